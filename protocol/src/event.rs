@@ -1,0 +1,147 @@
+//! Run events: everything a run does, in order, with a sequence number and a millisecond time.
+//! The journal stores them, the CLI renders them, the LSP forwards them as `odw/runEvent`.
+
+use crate::run::{AgentErrorCode, RunId, RunState, Usage};
+use serde::{Deserialize, Serialize};
+
+/// One event of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    pub run_id: RunId,
+    /// Starts at 1 and rises by one per event of the run.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. Serialized with a `kind` tag in camelCase, e.g. `{"kind":"agentFinished",…}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum EventKind {
+    RunStarted {
+        script: String,
+        dialect: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Phases declared up front (dialect 2 `meta.phases`), when known.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        phases: Vec<String>,
+        #[serde(default)]
+        resumed: bool,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    PhaseStarted {
+        phase: String,
+    },
+    AgentQueued {
+        call: u64,
+        label: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<String>,
+        model: String,
+    },
+    AgentStarted {
+        call: u64,
+        attempt: u32,
+    },
+    AgentRetrying {
+        call: u64,
+        attempt: u32,
+        code: String,
+        delay_ms: u64,
+        message: String,
+    },
+    AgentCached {
+        call: u64,
+        label: String,
+    },
+    AgentFinished {
+        call: u64,
+        label: String,
+        tokens_in: u64,
+        tokens_out: u64,
+        cost_usd: f64,
+        duration_ms: u64,
+    },
+    AgentFailed {
+        call: u64,
+        label: String,
+        code: AgentErrorCode,
+        message: String,
+    },
+    Log {
+        level: String,
+        message: String,
+    },
+    Checkpoint {
+        name: String,
+        data: serde_json::Value,
+    },
+    BudgetWarning {
+        percent_used: f64,
+        tokens_used: u64,
+        cost_usd: f64,
+    },
+    ApprovalRequested {
+        tool: String,
+        detail: String,
+    },
+    RunFinished {
+        state: RunState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        usage: Usage,
+    },
+}
+
+impl EventKind {
+    /// The camelCase name of the kind, as on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::RunStarted { .. } => "runStarted",
+            EventKind::PhaseStarted { .. } => "phaseStarted",
+            EventKind::AgentQueued { .. } => "agentQueued",
+            EventKind::AgentStarted { .. } => "agentStarted",
+            EventKind::AgentRetrying { .. } => "agentRetrying",
+            EventKind::AgentCached { .. } => "agentCached",
+            EventKind::AgentFinished { .. } => "agentFinished",
+            EventKind::AgentFailed { .. } => "agentFailed",
+            EventKind::Log { .. } => "log",
+            EventKind::Checkpoint { .. } => "checkpoint",
+            EventKind::BudgetWarning { .. } => "budgetWarning",
+            EventKind::ApprovalRequested { .. } => "approvalRequested",
+            EventKind::RunFinished { .. } => "runFinished",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_camel_case() {
+        let e = RunEvent {
+            run_id: RunId("r1".into()),
+            seq: 3,
+            time_ms: 10,
+            kind: EventKind::AgentRetrying {
+                call: 1,
+                attempt: 2,
+                code: "rate_limit".into(),
+                delay_ms: 500,
+                message: "429".into(),
+            },
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], "agentRetrying");
+        assert_eq!(v["runId"], "r1");
+        assert_eq!(v["delayMs"], 500);
+        let back: RunEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,203 @@
+//! Runs: identity, state, usage and the final result.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A run's identifier, e.g. `r-20261128-042501-7f3a`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(s: &str) -> Self {
+        RunId(s.to_string())
+    }
+}
+
+/// The state of a run. `Running` is the only non-terminal state besides `Interrupted`,
+/// which marks a run whose process died and that can be resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    BudgetExhausted,
+    Interrupted,
+}
+
+impl RunState {
+    /// True for states a run never leaves by itself.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunState::Running)
+    }
+
+    /// The snake_case name used on the wire and in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+            RunState::BudgetExhausted => "budget_exhausted",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses the wire name back.
+    pub fn parse(s: &str) -> Option<RunState> {
+        Some(match s {
+            "running" => RunState::Running,
+            "succeeded" => RunState::Succeeded,
+            "failed" => RunState::Failed,
+            "cancelled" => RunState::Cancelled,
+            "budget_exhausted" => RunState::BudgetExhausted,
+            "interrupted" => RunState::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an `agent()` call failed; the script sees it as `err.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentErrorCode {
+    Timeout,
+    RateLimit,
+    ProviderError,
+    AuthFailed,
+    ContextOverflow,
+    SchemaInvalid,
+    BudgetExhausted,
+    Cancelled,
+}
+
+impl AgentErrorCode {
+    /// The snake_case name the script sees as `err.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentErrorCode::Timeout => "timeout",
+            AgentErrorCode::RateLimit => "rate_limit",
+            AgentErrorCode::ProviderError => "provider_error",
+            AgentErrorCode::AuthFailed => "auth_failed",
+            AgentErrorCode::ContextOverflow => "context_overflow",
+            AgentErrorCode::SchemaInvalid => "schema_invalid",
+            AgentErrorCode::BudgetExhausted => "budget_exhausted",
+            AgentErrorCode::Cancelled => "cancelled",
+        }
+    }
+
+    /// Fatal codes end the run: `parallel` and `pipeline` let them propagate.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            AgentErrorCode::BudgetExhausted | AgentErrorCode::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for AgentErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Token and dollar usage of a run (or of one call).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    /// `agent()` calls that finished, failed or were replayed.
+    pub agents: u64,
+    /// HTTP requests sent to providers, retries and re-asks included.
+    pub requests: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+    /// Calls answered from the journal without a request (resume).
+    #[serde(default)]
+    pub cached: u64,
+    /// Calls that failed.
+    #[serde(default)]
+    pub failed: u64,
+}
+
+/// Per-run caps. `None` means no cap.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd: Option<f64>,
+}
+
+/// One failed `agent()` call, listed in the final report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    pub call: u64,
+    pub label: String,
+    pub code: AgentErrorCode,
+    pub message: String,
+}
+
+/// The outcome of a run: what `odw run --json` prints and `odw/result` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResult {
+    pub run_id: RunId,
+    pub state: RunState,
+    /// The script's return value (JSON), `null` when it failed.
+    pub result: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub usage: Usage,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+    /// Where the readable result was written, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_path: Option<String>,
+    /// Dry runs only: the estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
+}
+
+/// A dry run's estimate: agents per phase, tokens and cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Estimate {
+    pub agents: u64,
+    pub phases: Vec<PhaseEstimate>,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+    /// Models the estimate priced, with their per-million-token prices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+}
+
+/// Agents and tokens in one phase of a dry run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseEstimate {
+    pub phase: String,
+    pub agents: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+}
+
+pub use Estimate as RunEstimate;

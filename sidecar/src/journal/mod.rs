@@ -1,0 +1,1 @@
+//! The run journal in embedded SQLite (implemented by the durability work).

@@ -1,0 +1,15 @@
+//! odw: a local-first engine for dynamic multi-agent LLM workflows.
+//!
+//! The engine (`engine`, `sandbox`, `scheduler`, `providers`, `journal`, `check`) knows nothing
+//! about LSP or terminals; `cli` and `lsp` are thin adapters over it.
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod journal;
+pub mod pricing;
+pub mod providers;
+pub mod sandbox;
+pub mod scheduler;
+pub mod tools;
