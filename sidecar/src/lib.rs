@@ -3,6 +3,7 @@
 //! The engine (`engine`, `sandbox`, `scheduler`, `providers`, `journal`, `check`) knows nothing
 //! about LSP or terminals; `cli` and `lsp` are thin adapters over it.
 
+pub mod budget;
 pub mod check;
 pub mod cli;
 pub mod config;

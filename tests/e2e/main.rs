@@ -1,1 +1,7 @@
+//! End-to-end tests: the real `odw` binary, driven over its CLI (and later its LSP stdio),
+//! against the loopback test provider and real files on disk.
 
+mod support;
+
+mod cli_run;
+// mod interop; (added when the local-model interop tests land)

@@ -1,6 +1,59 @@
-//! cli
+//! The command-line face of odw: a thin adapter over the engine (protocol.md, "CLI").
+
+mod check;
+mod logging;
+mod progress;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// odw: dynamic multi-agent LLM workflows, local-first.
+#[derive(Parser, Debug)]
+#[command(name = "odw", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a workflow script.
+    Run(run::RunArgs),
+    /// Check workflow scripts for errors without running them (exit 1 when any error is found).
+    Check {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON object per file instead of human-readable diagnostics.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 /// Entry point of the `odw` binary.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    logging::init();
+    match cli.command {
+        Command::Run(args) => run::main(args),
+        Command::Check { files, json } => check::main(&files, json),
+    }
+}
+
+/// Prints an error the way every odw command does, and returns exit status 2.
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("odw: error: {message}");
+    ExitCode::from(2)
 }

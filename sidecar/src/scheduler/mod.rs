@@ -1,1 +1,376 @@
-//! scheduler
+//! The one place an `agent()` call becomes requests: budget reservation, a fair concurrency
+//! slot, the provider request with a timeout, structured-output validation with re-asks,
+//! transient retries with back-off (outside the slot), and the fallback model.
+
+pub mod backoff;
+pub mod slots;
+
+use crate::budget::Budget;
+use crate::config::Price;
+use crate::pricing;
+use crate::providers::{
+    self, ErrorKind, Message, ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage,
+    Wire, simulated, structured,
+};
+use odw_protocol::{AgentErrorCode, EventKind};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub use slots::Slots;
+
+/// Everything one `agent()` call needs, resolved by the engine.
+#[derive(Debug, Clone)]
+pub struct CallSpec {
+    /// The run's key in the fair queue.
+    pub run: u64,
+    /// Most slots this run may hold at once.
+    pub run_cap: usize,
+    /// The call's number in the run (for events).
+    pub call: u64,
+    pub label: String,
+    pub route: Route,
+    pub price: Price,
+    /// Tried once after the primary route's retries are exhausted.
+    pub fallback: Option<(Route, Price)>,
+    pub system: Option<String>,
+    pub prompt: String,
+    /// Normalized JSON Schema, when the call wants structured output.
+    pub schema: Option<Value>,
+    pub max_tokens: u32,
+    pub temperature: Option<f64>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub schema_retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Dry run: answer from the simulated provider, no network.
+    pub simulated: bool,
+}
+
+/// A finished call.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The text, or the validated value when the call had a schema.
+    pub value: Value,
+    pub usage: TokenUsage,
+    pub cost_usd: f64,
+    pub requests: u32,
+    /// The model that answered (the fallback's id when it was used).
+    pub model: String,
+}
+
+/// A failed call.
+#[derive(Debug, Clone)]
+pub struct CallFailure {
+    pub code: AgentErrorCode,
+    pub message: String,
+    pub usage: TokenUsage,
+    pub cost_usd: f64,
+    pub requests: u32,
+}
+
+/// Where a call reports its progress (the engine turns these into run events).
+pub trait CallObserver: Send + Sync {
+    fn event(&self, kind: EventKind);
+}
+
+/// The process-wide scheduler: one HTTP client, one pool of slots.
+#[derive(Clone)]
+pub struct Scheduler {
+    client: reqwest::Client,
+    slots: Slots,
+}
+
+impl Scheduler {
+    /// A scheduler allowing `concurrency` requests in flight across all runs.
+    pub fn new(concurrency: usize) -> Self {
+        Scheduler {
+            client: providers::http_client(),
+            slots: Slots::new(concurrency),
+        }
+    }
+
+    /// The most requests ever in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.slots.max_in_flight()
+    }
+
+    /// Runs one call to completion: retries, re-asks and the fallback included.
+    pub async fn execute(
+        &self,
+        spec: &CallSpec,
+        obs: &dyn CallObserver,
+        budget: &Budget,
+        cancel: &CancellationToken,
+    ) -> Result<CallOutcome, CallFailure> {
+        let mut acc = Tally::default();
+        let primary = self
+            .attempts(spec, &spec.route, spec.price, obs, budget, cancel, &mut acc)
+            .await;
+        let failure = match primary {
+            Ok(o) => return Ok(o),
+            Err(f) => f,
+        };
+        let fallback_applies = matches!(
+            failure.code,
+            AgentErrorCode::Timeout
+                | AgentErrorCode::RateLimit
+                | AgentErrorCode::ProviderError
+                | AgentErrorCode::ContextOverflow
+        );
+        match &spec.fallback {
+            Some((route, price)) if fallback_applies => {
+                obs.event(EventKind::Log {
+                    level: "warn".into(),
+                    message: format!(
+                        "{}: {} failed ({}); trying fallback model {}",
+                        spec.label, spec.route.model_id, failure.code, route.model_id
+                    ),
+                });
+                self.attempts(spec, route, *price, obs, budget, cancel, &mut acc)
+                    .await
+            }
+            _ => Err(failure),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempts(
+        &self,
+        spec: &CallSpec,
+        route: &Route,
+        price: Price,
+        obs: &dyn CallObserver,
+        budget: &Budget,
+        cancel: &CancellationToken,
+        acc: &mut Tally,
+    ) -> Result<CallOutcome, CallFailure> {
+        let mut req = build_request(spec, route);
+        let mut retries_left = spec.retries;
+        let mut reasks_left = spec.schema_retries;
+        let mut retry_no = 0u32;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let reply = self
+                .one_request(spec, route, price, &req, attempt, obs, budget, cancel, acc)
+                .await;
+            let err = match reply {
+                Ok(reply) => match interpret(spec, &reply) {
+                    Ok(value) => {
+                        return Ok(CallOutcome {
+                            value,
+                            usage: acc.usage,
+                            cost_usd: acc.cost,
+                            requests: acc.requests,
+                            model: route.model_id.clone(),
+                        });
+                    }
+                    Err(errors) => {
+                        let schema = spec.schema.as_ref().expect("only schemas fail validation");
+                        if reasks_left == 0 {
+                            return Err(acc.fail(
+                                AgentErrorCode::SchemaInvalid,
+                                format!(
+                                    "the model's reply did not match the schema after {} re-ask(s): {}",
+                                    spec.schema_retries,
+                                    errors.join("; ")
+                                ),
+                            ));
+                        }
+                        reasks_left -= 1;
+                        obs.event(EventKind::AgentRetrying {
+                            call: spec.call,
+                            attempt: attempt + 1,
+                            code: "schema_invalid".into(),
+                            delay_ms: 0,
+                            message: errors.join("; "),
+                        });
+                        req.messages.push(Message {
+                            role: Role::Assistant,
+                            content: reply.text.clone(),
+                        });
+                        req.messages.push(Message {
+                            role: Role::User,
+                            content: structured::correction_message(&errors, &reply.text, schema),
+                        });
+                        continue;
+                    }
+                },
+                Err(e) => e,
+            };
+            match err {
+                Attempt::Fatal(f) => return Err(f),
+                Attempt::Provider(e) if e.kind.is_transient() && retries_left > 0 => {
+                    retries_left -= 1;
+                    let delay =
+                        backoff::delay(retry_no, spec.backoff_base, spec.backoff_max, e.retry_after);
+                    retry_no += 1;
+                    obs.event(EventKind::AgentRetrying {
+                        call: spec.call,
+                        attempt: attempt + 1,
+                        code: e.kind.code().as_str().into(),
+                        delay_ms: delay.as_millis() as u64,
+                        message: e.message.clone(),
+                    });
+                    // The wait holds no slot: other calls use it meanwhile.
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = cancel.cancelled() => return Err(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into())),
+                    }
+                }
+                Attempt::Provider(e) => {
+                    let mut message = e.message;
+                    if e.kind.is_transient() && spec.retries > 0 {
+                        message = format!("{message} (after {} retries)", spec.retries);
+                    }
+                    return Err(acc.fail(e.kind.code(), message));
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn one_request(
+        &self,
+        spec: &CallSpec,
+        route: &Route,
+        price: Price,
+        req: &ModelRequest,
+        attempt: u32,
+        obs: &dyn CallObserver,
+        budget: &Budget,
+        cancel: &CancellationToken,
+        acc: &mut Tally,
+    ) -> Result<ModelReply, Attempt> {
+        let worst_in = worst_case_input(req);
+        let worst = TokenUsage {
+            input: worst_in,
+            output: req.max_tokens as u64,
+        };
+        let reservation = budget
+            .reserve(worst.input + worst.output, pricing::cost(price, worst))
+            .map_err(|e| Attempt::Fatal(acc.fail(AgentErrorCode::BudgetExhausted, e.to_string())))?;
+        let permit = tokio::select! {
+            p = self.slots.acquire(spec.run, spec.run_cap) => p,
+            _ = cancel.cancelled() => {
+                budget.settle(reservation, 0, 0.0);
+                return Err(Attempt::Fatal(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into())));
+            }
+        };
+        obs.event(EventKind::AgentStarted {
+            call: spec.call,
+            attempt,
+        });
+        acc.requests += 1;
+        let started = Instant::now();
+        let result = if spec.simulated {
+            Ok(simulated::reply(req))
+        } else {
+            tokio::select! {
+                r = tokio::time::timeout(spec.timeout, providers::send(&self.client, route, req)) => match r {
+                    Ok(r) => r,
+                    Err(_) => Err(ProviderError::new(
+                        ErrorKind::Timeout,
+                        format!("{} did not answer within {} ms", route.provider, spec.timeout.as_millis()),
+                    )),
+                },
+                _ = cancel.cancelled() => {
+                    drop(permit);
+                    budget.settle(reservation, 0, 0.0);
+                    return Err(Attempt::Fatal(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into())));
+                }
+            }
+        };
+        drop(permit);
+        let used = result.as_ref().map(|r| r.usage).unwrap_or_default();
+        let cost = pricing::cost(price, used);
+        acc.usage.input += used.input;
+        acc.usage.output += used.output;
+        acc.cost += cost;
+        if let Some(snap) = budget.settle(reservation, used.input + used.output, cost) {
+            obs.event(EventKind::BudgetWarning {
+                percent_used: snap.percent_used,
+                tokens_used: snap.tokens_used,
+                cost_usd: snap.cost_usd,
+            });
+        }
+        tracing::debug!(
+            call = spec.call,
+            attempt,
+            ms = started.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "request"
+        );
+        result.map_err(Attempt::Provider)
+    }
+}
+
+/// Totals across every request of one call.
+#[derive(Default)]
+struct Tally {
+    usage: TokenUsage,
+    cost: f64,
+    requests: u32,
+}
+
+impl Tally {
+    fn fail(&self, code: AgentErrorCode, message: String) -> CallFailure {
+        CallFailure {
+            code,
+            message,
+            usage: self.usage,
+            cost_usd: self.cost,
+            requests: self.requests,
+        }
+    }
+}
+
+enum Attempt {
+    Provider(ProviderError),
+    Fatal(CallFailure),
+}
+
+fn build_request(spec: &CallSpec, route: &Route) -> ModelRequest {
+    let native_schema = matches!(route.wire, Wire::OpenAi | Wire::Ollama);
+    let mut prompt = spec.prompt.clone();
+    if let Some(schema) = &spec.schema
+        && !native_schema
+    {
+        prompt.push_str("\n\n");
+        prompt.push_str(&structured::schema_instruction(schema));
+    }
+    ModelRequest {
+        system: spec.system.clone(),
+        messages: vec![Message {
+            role: Role::User,
+            content: prompt,
+        }],
+        max_tokens: spec.max_tokens,
+        temperature: spec.temperature,
+        schema: spec.schema.clone(),
+    }
+}
+
+/// Tokenizers used by today's models emit at most one token per byte (byte-level BPE and byte
+/// fallback), plus a few per message for the chat template: a bound, not an estimate, so a
+/// reservation can never be exceeded by the real count.
+fn worst_case_input(req: &ModelRequest) -> u64 {
+    let bytes: usize = req.system.as_deref().map_or(0, str::len)
+        + req.messages.iter().map(|m| m.content.len()).sum::<usize>();
+    bytes as u64 + 16 * (req.messages.len() as u64 + 1)
+}
+
+/// The value a reply gives the script, or the schema errors that call for a re-ask.
+fn interpret(spec: &CallSpec, reply: &ModelReply) -> Result<Value, Vec<String>> {
+    let Some(schema) = &spec.schema else {
+        return Ok(Value::String(reply.text.clone()));
+    };
+    let Some(value) = structured::extract_json(&reply.text) else {
+        return Err(vec![
+            "the reply contains no JSON value (expected JSON matching the schema)".to_string(),
+        ]);
+    };
+    structured::validate(schema, &value).map(|()| value)
+}

@@ -1,0 +1,11 @@
+//! Logs go to stderr, quiet by default; `ODW_LOG=debug` (or any tracing filter) turns them up.
+
+pub fn init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ODW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,166 @@
+//! `odw run FILE`: runs a workflow, shows progress on stderr, prints the result on stdout.
+
+use super::progress::Progress;
+use crate::config::{Config, Env};
+use crate::engine::{Engine, EngineOptions, RunRequest};
+use odw_protocol::{Budget, RunResult, RunState};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The workflow script.
+    pub file: PathBuf,
+    /// The run's arguments as JSON (`args` in the script).
+    #[arg(long, value_name = "JSON")]
+    pub args: Option<String>,
+    /// Model for calls that name none (overrides ODW_MODEL and [models] default).
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
+    /// Requests in flight at once (1–1024; default from [limits] concurrency, 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Cap on the run's spend in US dollars.
+    #[arg(long, value_name = "X")]
+    pub budget_usd: Option<f64>,
+    /// Cap on the run's tokens (input + output).
+    #[arg(long, value_name = "N")]
+    pub budget_tokens: Option<u64>,
+    /// Execute with a simulated provider (no network) and report agents, tokens and cost.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object with the outcome instead of the bare result.
+    #[arg(long)]
+    pub json: bool,
+    /// The workspace root (tools are confined to it; default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn main(a: RunArgs) -> ExitCode {
+    let cwd = match a.cwd.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
+        Ok(d) => d,
+        Err(e) => return super::usage_error(format!("cannot determine the current directory: {e}")),
+    };
+    let text = match std::fs::read_to_string(&a.file) {
+        Ok(t) => t,
+        Err(e) => return super::usage_error(format!("cannot read {}: {e}", a.file.display())),
+    };
+    let env = Env::from_process();
+    let config = match Config::load(&cwd, &env) {
+        Ok(c) => c,
+        Err(e) => return super::usage_error(e),
+    };
+    let args = match a.args.as_deref().map(serde_json::from_str).transpose() {
+        Ok(v) => v.unwrap_or_else(|| serde_json::json!({})),
+        Err(e) => return super::usage_error(format!("--args is not valid JSON: {e}")),
+    };
+    if a.budget_usd.is_some_and(|x| !x.is_finite() || x < 0.0) {
+        return super::usage_error("--budget-usd must be a non-negative number");
+    }
+    let concurrency = a.concurrency.unwrap_or(config.limits.concurrency).clamp(1, 1024);
+    let req = RunRequest {
+        script_path: Some(a.file.clone()),
+        script_text: text,
+        args,
+        cwd,
+        model: a.model.clone(),
+        budget: Budget {
+            tokens: a.budget_tokens,
+            usd: a.budget_usd,
+        },
+        concurrency: None,
+        dry_run: a.dry_run,
+        config,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return super::usage_error(format!("cannot start the runtime: {e}")),
+    };
+    let show = !a.quiet;
+    let result = rt.block_on(async move {
+        let engine = Engine::new(EngineOptions {
+            concurrency: concurrency as usize,
+            env,
+        });
+        let events = engine.subscribe();
+        let id = engine.start(req).map_err(|e| e.to_string())?;
+        let progress = tokio::spawn(Progress::new(show).render(id.clone(), events));
+        let cancel = {
+            let (engine, id) = (engine.clone(), id.clone());
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("\nodw: cancelling run {id} (Ctrl-C again to quit at once)");
+                    engine.cancel(&id);
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                }
+            })
+        };
+        let result = engine.wait(&id).await.ok_or("the run vanished")?;
+        let _ = progress.await;
+        cancel.abort();
+        Ok::<RunResult, String>(result)
+    });
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return super::usage_error(e),
+    };
+    print_result(&result, a.json, a.dry_run);
+    if result.state == RunState::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The runtime for I/O and engine tasks; scripts run on threads of their own.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+}
+
+fn print_result(r: &RunResult, json: bool, dry_run: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        return;
+    }
+    if dry_run && let Some(est) = &r.estimate {
+        println!("Dry run (simulated provider, nothing was sent):");
+        for p in &est.phases {
+            println!(
+                "  {:<24} {:>5} agents  ≈{:>8} tokens in  ≈{:>8} out  ≈${:.4}",
+                p.phase, p.agents, p.tokens_in, p.tokens_out, p.cost_usd
+            );
+        }
+        println!(
+            "  {:<24} {:>5} agents  ≈{:>8} tokens in  ≈{:>8} out  ≈${:.4}",
+            "total", est.agents, est.tokens_in, est.tokens_out, est.cost_usd
+        );
+        if !est.models.is_empty() {
+            println!("  models: {}", est.models.join(", "));
+        }
+        if let Some(e) = &r.error {
+            eprintln!("odw: the dry run ended {}: {e}", r.state);
+        }
+        return;
+    }
+    match &r.result {
+        serde_json::Value::String(s) => println!("{s}"),
+        serde_json::Value::Null if r.state != RunState::Succeeded => {}
+        v => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+    }
+    if let Some(e) = &r.error {
+        eprintln!("odw: run {} {}: {e}", r.run_id, r.state);
+    }
+}

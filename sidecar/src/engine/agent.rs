@@ -1,0 +1,83 @@
+//! From the options a script passed to `agent()` to a scheduled call.
+
+use crate::config::Config;
+use crate::pricing;
+use crate::providers::{Route, RouteError, route, structured};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The options `agent()` accepts (primitives.md). Unknown keys are ignored here; the checker
+/// warns about them before the script runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentOpts {
+    pub prompt: String,
+    pub role: Option<String>,
+    pub model: Option<String>,
+    pub system: Option<String>,
+    pub schema: Option<Value>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub label: Option<String>,
+    pub phase: Option<String>,
+    pub key: Option<Value>,
+    pub timeout_ms: Option<u64>,
+    pub retries: Option<u32>,
+    pub tools: Option<Vec<String>>,
+    pub fallback: Option<String>,
+}
+
+impl AgentOpts {
+    /// A short label for events: the explicit label, else the role, else the prompt's start.
+    pub fn display_label(&self) -> String {
+        if let Some(l) = self.label.as_deref().filter(|l| !l.is_empty()) {
+            return l.to_string();
+        }
+        if let Some(r) = self.role.as_deref().filter(|r| !r.is_empty() && *r != "agent") {
+            return r.to_string();
+        }
+        let first = self.prompt.lines().next().unwrap_or("").trim();
+        let mut s: String = first.chars().take(48).collect();
+        if first.chars().count() > 48 {
+            s.push('…');
+        }
+        s
+    }
+
+    /// The JSON Schema of the call, shorthand expanded.
+    pub fn normalized_schema(&self) -> Result<Option<Value>, String> {
+        match &self.schema {
+            None | Some(Value::Null) => Ok(None),
+            Some(s) => structured::normalize_schema(s).map(Some),
+        }
+    }
+}
+
+/// The model id a call uses: its own, else the run's `--model`, else the configured default;
+/// aliases resolved.
+pub fn model_id(opts_model: Option<&str>, run_model: Option<&str>, config: &Config) -> String {
+    let id = opts_model
+        .or(run_model)
+        .unwrap_or_else(|| config.default_model());
+    config.resolve_alias(id).to_string()
+}
+
+/// Resolves a route; in a dry run a missing key does not matter (nothing is sent).
+pub fn route_for(model_id: &str, config: &Config, dry_run: bool) -> Result<Route, RouteError> {
+    match route::resolve(model_id, config) {
+        Err(RouteError::MissingKey { .. }) if dry_run => {
+            let mut c = config.clone();
+            for p in ["anthropic", "openai"] {
+                c.providers.entry(p.to_string()).or_default().api_key =
+                    Some(crate::config::Secret::new("dry-run"));
+            }
+            route::resolve(model_id, &c)
+        }
+        r => r,
+    }
+}
+
+/// The price of a route.
+pub fn price_of(route: &Route, config: &Config) -> crate::config::Price {
+    pricing::price_for(&route.model_id, route.wire, &route.base_url, config)
+}
