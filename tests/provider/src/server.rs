@@ -1,0 +1,874 @@
+//! The axum application: wire parsing, replies, faults, statistics.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::directives::{Directives, FaultKind};
+use crate::schemagen;
+use crate::{ProviderOptions, RecordedRequest, Stats, Wire, WireCounts};
+
+/// The line that introduces a schema embedded in a prompt; the schema follows on the next line.
+pub const SCHEMA_MARKER: &str = "Respond with only a JSON value that conforms to this JSON Schema, with no prose and no code fences:";
+
+const MALFORMED_BODY: &str = "{\"id\":\"malformed\",\"choices\":[{\"index\":0,\"message\":";
+
+pub(crate) struct Shared {
+    pub opts: ProviderOptions,
+    state: Mutex<Inner>,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    next_id: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Default)]
+struct Inner {
+    total: u64,
+    by_wire: WireCounts,
+    by_prompt: HashMap<String, u64>,
+    faults: u64,
+    requests: Vec<RecordedRequest>,
+    /// Requests seen per (model, fault key) — the key is `[[key:…]]` or the prompt text.
+    fault_counts: HashMap<(String, String), u64>,
+}
+
+impl Shared {
+    pub fn new(opts: ProviderOptions, shutdown: watch::Receiver<bool>) -> Self {
+        Shared {
+            opts,
+            state: Mutex::new(Inner::default()),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            shutdown,
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let st = self.state.lock().unwrap();
+        Stats {
+            total: st.total,
+            by_wire: st.by_wire.clone(),
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+            max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
+            by_prompt: st.by_prompt.clone(),
+            faults: st.faults,
+            requests: st.requests.clone(),
+        }
+    }
+
+    pub fn reset(&self) {
+        let mut st = self.state.lock().unwrap();
+        *st = Inner::default();
+        self.max_in_flight
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sleeps for `d`, or until the provider shuts down (returns false then).
+    async fn sleep(&self, d: Duration) -> bool {
+        if d.is_zero() {
+            return true;
+        }
+        let mut rx = self.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = rx.wait_for(|v| *v) => false,
+        }
+    }
+}
+
+/// Counts a request in flight from when its handler starts until it returns (or is dropped,
+/// e.g. when the client of a hanging request disconnects).
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(s: &'a Shared) -> Self {
+        let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(s)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(openai))
+        .route("/chat/completions", post(openai))
+        .route("/v1/messages", post(anthropic))
+        .route("/api/chat", post(ollama))
+        .route("/_stats", get(stats))
+        .route("/_reset", post(reset))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(256 << 20))
+        .with_state(shared)
+}
+
+async fn stats(State(s): State<Arc<Shared>>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(s.stats()).unwrap_or(Value::Null),
+    )
+}
+
+async fn reset(State(s): State<Arc<Shared>>) -> Response {
+    s.reset();
+    json_response(StatusCode::OK, &json!({"ok": true}))
+}
+
+async fn not_found(uri: Uri) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"error": {"message": format!("no route for {}", uri.path()), "type": "not_found_error"}}),
+    )
+}
+
+async fn openai(
+    State(s): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, Wire::OpenAi, uri.path(), &headers, &body).await
+}
+
+async fn anthropic(
+    State(s): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, Wire::Anthropic, uri.path(), &headers, &body).await
+}
+
+async fn ollama(
+    State(s): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, Wire::Ollama, uri.path(), &headers, &body).await
+}
+
+/// One chat request, whatever the wire.
+struct ChatRequest {
+    model: String,
+    system: Option<String>,
+    prompt: String,
+    chars_in: usize,
+    schema: Option<Value>,
+    json_mode: bool,
+    stream: bool,
+    include_usage: bool,
+    max_tokens: Option<u64>,
+    temperature: Option<f64>,
+}
+
+/// Text of a message `content`: a string, or the `text` of each part of an array.
+fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| match p {
+                Value::String(s) => Some(s.as_str()),
+                _ => p.get("text").and_then(Value::as_str),
+            })
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+fn parse_request(wire: Wire, v: &Value) -> Result<ChatRequest, String> {
+    let obj = v.as_object().ok_or("request body must be a JSON object")?;
+    let model = match obj.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => return Err("model: field required".into()),
+    };
+    let messages = match obj.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => return Err("messages: at least one message is required".into()),
+        _ => return Err("messages: field required".into()),
+    };
+    let mut system_parts: Vec<String> = Vec::new();
+    let mut chars_in = 0usize;
+    if wire == Wire::Anthropic
+        && let Some(sys) = obj.get("system")
+    {
+        let text = content_text(sys);
+        chars_in += text.chars().count();
+        if !text.is_empty() {
+            system_parts.push(text);
+        }
+    }
+    let mut user_texts: Vec<String> = Vec::new();
+    for m in messages {
+        let role = m
+            .get("role")
+            .and_then(Value::as_str)
+            .ok_or("messages: each message needs a role")?;
+        let text = content_text(m.get("content").unwrap_or(&Value::Null));
+        chars_in += text.chars().count();
+        match role {
+            "system" | "developer" if wire != Wire::Anthropic => system_parts.push(text),
+            "system" => {
+                return Err(
+                    "messages: role \"system\" is not allowed; use the top-level system parameter"
+                        .into(),
+                );
+            }
+            "user" => user_texts.push(text),
+            _ => {}
+        }
+    }
+    let prompt = user_texts
+        .last()
+        .cloned()
+        .ok_or("messages: no user message")?;
+    let system = if system_parts.is_empty() {
+        None
+    } else {
+        Some(system_parts.join("\n\n"))
+    };
+
+    let max_tokens = match wire {
+        Wire::OpenAi => obj
+            .get("max_completion_tokens")
+            .or_else(|| obj.get("max_tokens"))
+            .and_then(Value::as_u64),
+        Wire::Anthropic => Some(
+            obj.get("max_tokens")
+                .and_then(Value::as_u64)
+                .ok_or("max_tokens: field required")?,
+        ),
+        Wire::Ollama => obj
+            .get("options")
+            .and_then(|o| o.get("num_predict"))
+            .and_then(Value::as_u64),
+    };
+    let temperature = match wire {
+        Wire::Ollama => obj
+            .get("options")
+            .and_then(|o| o.get("temperature"))
+            .and_then(Value::as_f64),
+        _ => obj.get("temperature").and_then(Value::as_f64),
+    };
+    let stream = match wire {
+        // Ollama streams unless told not to, like the real server.
+        Wire::Ollama => obj.get("stream").and_then(Value::as_bool).unwrap_or(true),
+        _ => obj.get("stream").and_then(Value::as_bool).unwrap_or(false),
+    };
+    let include_usage = obj
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+
+    let mut json_mode = false;
+    let mut schema = match wire {
+        Wire::OpenAi => match obj.get("response_format") {
+            Some(rf) => match rf.get("type").and_then(Value::as_str) {
+                Some("json_schema") => Some(
+                    rf.get("json_schema")
+                        .and_then(|j| j.get("schema"))
+                        .cloned()
+                        .ok_or("response_format.json_schema.schema: field required")?,
+                ),
+                Some("json_object") => {
+                    json_mode = true;
+                    None
+                }
+                Some("text") | None => None,
+                Some(other) => return Err(format!("response_format.type: unknown type {other:?}")),
+            },
+            None => None,
+        },
+        Wire::Ollama => match obj.get("format") {
+            Some(f @ Value::Object(_)) => Some(f.clone()),
+            Some(Value::String(s)) if s == "json" => {
+                json_mode = true;
+                None
+            }
+            _ => None,
+        },
+        Wire::Anthropic => {
+            let fmt = obj
+                .get("output_format")
+                .or_else(|| obj.get("output_config").and_then(|c| c.get("format")));
+            fmt.filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))
+                .and_then(|f| f.get("schema"))
+                .cloned()
+        }
+    };
+    if schema.is_none() {
+        let texts = user_texts.iter().rev().chain(system.iter());
+        schema = texts.filter_map(|t| embedded_schema(t)).next();
+    }
+    Ok(ChatRequest {
+        model,
+        system,
+        prompt,
+        chars_in,
+        schema,
+        json_mode,
+        stream,
+        include_usage,
+        max_tokens,
+        temperature,
+    })
+}
+
+/// The schema on the line after [`SCHEMA_MARKER`], if the text has one.
+fn embedded_schema(text: &str) -> Option<Value> {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_end() == SCHEMA_MARKER {
+            return lines
+                .next()
+                .and_then(|l| serde_json::from_str(l.trim()).ok());
+        }
+    }
+    None
+}
+
+fn tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4).max(1)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    Some(v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string())
+}
+
+fn presented_key(wire: Wire, headers: &HeaderMap) -> Option<String> {
+    let x_api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    match wire {
+        Wire::Anthropic => x_api_key.or_else(|| bearer(headers)),
+        _ => bearer(headers).or(x_api_key),
+    }
+}
+
+async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let _in_flight = InFlight::enter(s);
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            count_unparsed(s, wire);
+            return error_response(
+                s,
+                wire,
+                400,
+                &format!("request body is not valid JSON: {e}"),
+                None,
+            );
+        }
+    };
+    if wire == Wire::Anthropic && !headers.contains_key("anthropic-version") {
+        count_unparsed(s, wire);
+        return error_response(s, wire, 400, "anthropic-version: header is required", None);
+    }
+    let req = match parse_request(wire, &value) {
+        Ok(r) => r,
+        Err(msg) => {
+            count_unparsed(s, wire);
+            return error_response(s, wire, 400, &msg, None);
+        }
+    };
+    let directives = Directives::parse(&req.prompt);
+    let key = presented_key(wire, headers);
+    let auth_ok = match (&s.opts.require_key, wire) {
+        (Some(_), Wire::Ollama) | (None, _) => true,
+        (Some(expected), _) => key.as_deref() == Some(expected.as_str()),
+    };
+
+    // Count the request; decide its fault.
+    let fault = {
+        let mut st = s.state.lock().unwrap();
+        st.total += 1;
+        match wire {
+            Wire::OpenAi => st.by_wire.openai += 1,
+            Wire::Anthropic => st.by_wire.anthropic += 1,
+            Wire::Ollama => st.by_wire.ollama += 1,
+        }
+        *st.by_prompt.entry(req.prompt.clone()).or_insert(0) += 1;
+        let fault = if auth_ok {
+            let fault_key = directives.key.clone().unwrap_or_else(|| req.prompt.clone());
+            let n = st
+                .fault_counts
+                .entry((req.model.clone(), fault_key))
+                .or_insert(0);
+            *n += 1;
+            directives.fault_for(*n).cloned()
+        } else {
+            None
+        };
+        if fault.is_some() || !auth_ok {
+            st.faults += 1;
+        }
+        let outcome = match (&fault, auth_ok) {
+            (_, false) => "unauthorized".to_string(),
+            (None, _) => "ok".to_string(),
+            (Some(FaultKind::Fail(code)), _) => format!("fail:{code}"),
+            (Some(FaultKind::Hang), _) => "hang".to_string(),
+            (Some(FaultKind::Malformed), _) => "malformed".to_string(),
+            (Some(FaultKind::Truncated), _) => "truncated".to_string(),
+            (Some(FaultKind::BadSchema), _) => "badschema".to_string(),
+        };
+        if s.opts.record_requests && st.requests.len() < s.opts.max_recorded {
+            st.requests.push(RecordedRequest {
+                wire,
+                path: path.to_string(),
+                model: req.model.clone(),
+                system: req.system.clone(),
+                prompt: req.prompt.clone(),
+                has_schema: req.schema.is_some(),
+                auth_header_present: headers.contains_key(header::AUTHORIZATION)
+                    || headers.contains_key("x-api-key"),
+                stream: req.stream,
+                max_tokens: req.max_tokens,
+                temperature: req.temperature,
+                outcome,
+            });
+        }
+        fault
+    };
+
+    let latency = s.opts.latency + directives.latency.unwrap_or_default();
+    if !s.sleep(latency).await {
+        return shutting_down(s, wire);
+    }
+
+    if !auth_ok {
+        let msg = match &key {
+            Some(k) => auth_message(wire, k),
+            None => "missing API key".to_string(),
+        };
+        return error_response(s, wire, 401, &msg, None);
+    }
+
+    let mut reply_override = None;
+    match fault {
+        Some(FaultKind::Fail(status)) => {
+            let retry_after = directives
+                .retry_after
+                .or(if status == 429 { Some(1) } else { None });
+            let msg = match (status, &key) {
+                (401, Some(k)) => auth_message(wire, k),
+                _ => default_message(status).to_string(),
+            };
+            return error_response(s, wire, status, &msg, retry_after);
+        }
+        Some(FaultKind::Hang) => {
+            s.sleep(Duration::from_secs(3600)).await;
+            return shutting_down(s, wire);
+        }
+        Some(FaultKind::Malformed) => {
+            let content_type = if req.stream {
+                stream_content_type(wire)
+            } else {
+                "application/json"
+            };
+            return ([(header::CONTENT_TYPE, content_type)], MALFORMED_BODY).into_response();
+        }
+        Some(FaultKind::BadSchema) => {
+            let bad = match &req.schema {
+                Some(schema) => schemagen::violate(schema),
+                None => json!({"wrong": true}),
+            };
+            reply_override = Some(bad.to_string());
+        }
+        Some(FaultKind::Truncated) | None => {}
+    }
+
+    let reply = reply_override.unwrap_or_else(|| reply_text(&req, &directives));
+    let (status, content_type, body) = build_reply(s, wire, &req, &reply);
+    if fault == Some(FaultKind::Truncated) {
+        return truncated(content_type, body);
+    }
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn count_unparsed(s: &Shared, wire: Wire) {
+    let mut st = s.state.lock().unwrap();
+    st.total += 1;
+    match wire {
+        Wire::OpenAi => st.by_wire.openai += 1,
+        Wire::Anthropic => st.by_wire.anthropic += 1,
+        Wire::Ollama => st.by_wire.ollama += 1,
+    }
+}
+
+fn reply_text(req: &ChatRequest, d: &Directives) -> String {
+    if let Some(text) = &d.reply {
+        return text.clone();
+    }
+    if let Some(text) = &d.json {
+        return text.clone();
+    }
+    if d.echo_system {
+        return req.system.clone().unwrap_or_default();
+    }
+    if let Some(schema) = &req.schema {
+        return schemagen::generate(schema).to_string();
+    }
+    if req.json_mode {
+        return json!({"echo": req.prompt}).to_string();
+    }
+    format!("echo: {}", req.prompt)
+}
+
+fn stream_content_type(wire: Wire) -> &'static str {
+    match wire {
+        Wire::Ollama => "application/x-ndjson",
+        _ => "text/event-stream",
+    }
+}
+
+/// Splits a reply into a few streaming pieces (words with their trailing whitespace).
+fn pieces(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut seen_space = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            seen_space = true;
+        } else if seen_space {
+            out.push(&text[start..i]);
+            start = i;
+            seen_space = false;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    if out.is_empty() {
+        out.push("");
+    }
+    out
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC timestamp for Ollama's `created_at`.
+fn rfc3339_now() -> String {
+    let secs = now_unix();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+fn build_reply(
+    s: &Shared,
+    wire: Wire,
+    req: &ChatRequest,
+    reply: &str,
+) -> (StatusCode, &'static str, String) {
+    let input = tokens(req.chars_in);
+    let output = tokens(reply.chars().count());
+    let id = s.next_id();
+    if !req.stream {
+        let body = match wire {
+            Wire::OpenAi => json!({
+                "id": format!("chatcmpl-{id}"),
+                "object": "chat.completion",
+                "created": now_unix(),
+                "model": req.model,
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply, "refusal": null},
+                    "logprobs": null,
+                    "finish_reason": "stop"
+                }],
+                "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
+            }),
+            Wire::Anthropic => json!({
+                "id": format!("msg_{id}"),
+                "type": "message",
+                "role": "assistant",
+                "model": req.model,
+                "content": [{"type": "text", "text": reply}],
+                "stop_reason": "end_turn",
+                "stop_sequence": null,
+                "usage": {"input_tokens": input, "output_tokens": output}
+            }),
+            Wire::Ollama => json!({
+                "model": req.model,
+                "created_at": rfc3339_now(),
+                "message": {"role": "assistant", "content": reply},
+                "done": true,
+                "done_reason": "stop",
+                "total_duration": 1000,
+                "load_duration": 0,
+                "prompt_eval_count": input,
+                "prompt_eval_duration": 0,
+                "eval_count": output,
+                "eval_duration": 1000
+            }),
+        };
+        return (StatusCode::OK, "application/json", body.to_string());
+    }
+    let mut out = String::new();
+    match wire {
+        Wire::OpenAi => {
+            let chunk = |delta: Value, finish: Value| {
+                json!({
+                    "id": format!("chatcmpl-{id}"),
+                    "object": "chat.completion.chunk",
+                    "created": now_unix(),
+                    "model": req.model,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+                })
+            };
+            let mut events = vec![chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            )];
+            for p in pieces(reply) {
+                events.push(chunk(json!({"content": p}), Value::Null));
+            }
+            events.push(chunk(json!({}), json!("stop")));
+            if req.include_usage {
+                events.push(json!({
+                    "id": format!("chatcmpl-{id}"),
+                    "object": "chat.completion.chunk",
+                    "created": now_unix(),
+                    "model": req.model,
+                    "choices": [],
+                    "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
+                }));
+            }
+            for e in events {
+                out.push_str(&format!("data: {e}\n\n"));
+            }
+            out.push_str("data: [DONE]\n\n");
+        }
+        Wire::Anthropic => {
+            let mut events: Vec<(&str, Value)> = vec![
+                (
+                    "message_start",
+                    json!({"type": "message_start", "message": {
+                        "id": format!("msg_{id}"), "type": "message", "role": "assistant", "model": req.model,
+                        "content": [], "stop_reason": null, "stop_sequence": null,
+                        "usage": {"input_tokens": input, "output_tokens": 1}
+                    }}),
+                ),
+                (
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                ),
+                ("ping", json!({"type": "ping"})),
+            ];
+            for p in pieces(reply) {
+                events.push((
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}),
+                ));
+            }
+            events.push((
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ));
+            events.push((
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                       "usage": {"output_tokens": output}}),
+            ));
+            events.push(("message_stop", json!({"type": "message_stop"})));
+            for (name, data) in events {
+                out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+            }
+        }
+        Wire::Ollama => {
+            for p in pieces(reply) {
+                let line = json!({
+                    "model": req.model, "created_at": rfc3339_now(),
+                    "message": {"role": "assistant", "content": p}, "done": false
+                });
+                out.push_str(&format!("{line}\n"));
+            }
+            let last = json!({
+                "model": req.model, "created_at": rfc3339_now(),
+                "message": {"role": "assistant", "content": ""},
+                "done": true, "done_reason": "stop",
+                "total_duration": 1000, "load_duration": 0,
+                "prompt_eval_count": input, "prompt_eval_duration": 0,
+                "eval_count": output, "eval_duration": 1000
+            });
+            out.push_str(&format!("{last}\n"));
+        }
+    }
+    (StatusCode::OK, stream_content_type(wire), out)
+}
+
+/// A response that declares more bytes than it sends, then drops the connection.
+fn truncated(content_type: &'static str, body: String) -> Response {
+    let full = body.len();
+    let half = Bytes::from(body.into_bytes()).slice(..full / 2);
+    // Send half, give the HTTP layer time to flush it, then fail the body: hyper closes the
+    // connection short of the declared Content-Length.
+    let stream = futures_util::stream::unfold(0u8, move |step| {
+        let half = half.clone();
+        async move {
+            match step {
+                0 => Some((Ok(half), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "truncated by test provider",
+                        )),
+                        2,
+                    ))
+                }
+                _ => None,
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(full as u64));
+    resp
+}
+
+fn shutting_down(s: &Shared, wire: Wire) -> Response {
+    error_response(s, wire, 503, "test provider shutting down", None)
+}
+
+fn default_message(status: u16) -> &'static str {
+    match status {
+        400 => "invalid request (injected)",
+        401 => "invalid API key (injected)",
+        403 => "permission denied (injected)",
+        404 => "model not found (injected)",
+        408 => "request timeout (injected)",
+        413 => "request too large (injected)",
+        429 => "rate limit exceeded (injected)",
+        500 => "internal server error (injected)",
+        502 => "bad gateway (injected)",
+        503 => "service unavailable (injected)",
+        529 => "overloaded (injected)",
+        _ => "error (injected)",
+    }
+}
+
+/// The realistic mistake: an auth error that quotes the key it received.
+fn auth_message(wire: Wire, key: &str) -> String {
+    match wire {
+        Wire::Anthropic => format!("invalid x-api-key: {key}"),
+        _ => format!(
+            "Incorrect API key provided: {key}. You can find your API key in your account settings."
+        ),
+    }
+}
+
+fn error_response(
+    s: &Shared,
+    wire: Wire,
+    status: u16,
+    message: &str,
+    retry_after: Option<u64>,
+) -> Response {
+    let body = match wire {
+        Wire::OpenAi => {
+            let (ty, code) = match status {
+                400 => ("invalid_request_error", Value::Null),
+                401 => ("invalid_request_error", json!("invalid_api_key")),
+                403 => ("permission_error", Value::Null),
+                404 => ("invalid_request_error", json!("model_not_found")),
+                429 => ("requests", json!("rate_limit_exceeded")),
+                _ => ("server_error", Value::Null),
+            };
+            json!({"error": {"message": message, "type": ty, "param": null, "code": code}})
+        }
+        Wire::Anthropic => {
+            let ty = match status {
+                400 => "invalid_request_error",
+                401 => "authentication_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                413 => "request_too_large",
+                429 => "rate_limit_error",
+                529 => "overloaded_error",
+                _ => "api_error",
+            };
+            json!({"type": "error", "error": {"type": ty, "message": message}})
+        }
+        Wire::Ollama => json!({"error": message}),
+    };
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = json_response(code, &body);
+    let h = resp.headers_mut();
+    if let Some(secs) = retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    let rid = format!("req_{}", s.next_id());
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        h.insert(
+            if wire == Wire::Anthropic {
+                "request-id"
+            } else {
+                "x-request-id"
+            },
+            v,
+        );
+    }
+    resp
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
