@@ -1,0 +1,59 @@
+//! Read-only tools a script reaches through `context.tools`: glob, read_file, search.
+//!
+//! Everything here is blocking; the engine calls it through `tokio::task::spawn_blocking`.
+//! Reads are confined to the workspace root, both lexically and through symlinks. The gated tools
+//! (`write_file`, `run_bash`, `git`) are refused by [`Workspace::call`]: a run has no approval
+//! channel yet, and the default policy denies them.
+
+mod confine;
+mod dispatch;
+mod error;
+mod read;
+mod search;
+mod walk;
+
+use std::path::{Path, PathBuf};
+
+pub use error::ToolError;
+pub use read::MAX_FILE_BYTES;
+pub use search::{MAX_MATCH_TEXT_CHARS, MAX_SEARCH_MATCHES, Match};
+pub use walk::{DEFAULT_GLOB, MAX_GLOB_RESULTS, MAX_PATTERN_CHARS};
+
+/// The directory a run's tools see; every path they take or return is relative to it.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Canonical (symlink-free, absolute) root: the reference for every confinement check.
+    root: PathBuf,
+    /// The root as the caller spelled it, made absolute, when that differs from `root` (a
+    /// symlinked checkout, macOS `/tmp`): absolute paths written against it are accepted too.
+    alias: Option<PathBuf>,
+}
+
+impl Workspace {
+    /// Opens `root`, which must be an existing directory.
+    pub fn new(root: impl AsRef<Path>) -> Result<Self, ToolError> {
+        let given = root.as_ref();
+        let root_error = |reason: String| ToolError::Root {
+            path: given.display().to_string(),
+            reason,
+        };
+        let canonical = given
+            .canonicalize()
+            .map_err(|err| root_error(err.to_string()))?;
+        if !canonical.is_dir() {
+            return Err(root_error("not a directory".into()));
+        }
+        let alias = std::path::absolute(given)
+            .ok()
+            .filter(|absolute| *absolute != canonical);
+        Ok(Self {
+            root: canonical,
+            alias,
+        })
+    }
+
+    /// The canonical workspace root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
