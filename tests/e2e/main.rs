@@ -4,4 +4,5 @@
 mod support;
 
 mod cli_run;
+mod examples;
 // mod interop; (added when the local-model interop tests land)

@@ -68,6 +68,8 @@ struct Inner {
 
 /// A run this engine is executing or has finished.
 struct LiveRun {
+    script: String,
+    started_at: u64,
     cancel: Box<dyn Fn() + Send + Sync>,
     done: watch::Receiver<Option<RunResult>>,
 }
@@ -97,6 +99,11 @@ impl Engine {
     /// Starts a run and returns its id at once.
     pub fn start(&self, req: RunRequest) -> Result<RunId, StartError> {
         let key = self.inner.next_key.fetch_add(1, Ordering::Relaxed);
+        let script = req
+            .script_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<inline>".into());
         let id = ids::new_run_id();
         let (done_tx, done_rx) = watch::channel(None);
         let started = run::start(
@@ -110,6 +117,8 @@ impl Engine {
         self.inner.runs.lock().unwrap().insert(
             id.clone(),
             LiveRun {
+                script,
+                started_at: events::now_ms(),
                 cancel: started,
                 done: done_rx,
             },
@@ -162,6 +171,43 @@ impl Engine {
             .unwrap()
             .get(id)
             .and_then(|r| r.done.borrow().clone())
+    }
+
+    /// Recent runs, newest first. (Runs of this process only until the journal is wired in.)
+    pub fn runs(&self, limit: usize) -> Vec<odw_protocol::lsp::RunSummary> {
+        let runs = self.inner.runs.lock().unwrap();
+        let mut out: Vec<_> = runs
+            .iter()
+            .map(|(id, r)| {
+                let done = r.done.borrow().clone();
+                odw_protocol::lsp::RunSummary {
+                    run_id: id.clone(),
+                    state: done
+                        .as_ref()
+                        .map(|d| d.state)
+                        .unwrap_or(odw_protocol::RunState::Running),
+                    script: r.script.clone(),
+                    started_at: r.started_at,
+                    finished_at: done.as_ref().map(|_| r.started_at),
+                    agents: done.as_ref().map_or(0, |d| d.usage.agents),
+                    tokens: done
+                        .as_ref()
+                        .map_or(0, |d| d.usage.tokens_in + d.usage.tokens_out),
+                    cost_usd: done.as_ref().map_or(0.0, |d| d.usage.cost_usd),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+        out.truncate(limit);
+        out
+    }
+
+    /// Resumes an unfinished run from the journal: finished calls replay, the rest run live.
+    pub fn resume(&self, id: &RunId, budget: Option<Budget>) -> Result<RunId, StartError> {
+        let _ = budget;
+        Err(StartError::Invalid(format!(
+            "cannot resume {id}: this build has no run journal yet"
+        )))
     }
 
     /// The most requests that were in flight at once.
