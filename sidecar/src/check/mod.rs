@@ -2,7 +2,27 @@
 //! The same diagnostics serve `odw check` and the language server; the sandbox uses [`prepare`]
 //! before it runs a script.
 
-use odw_protocol::Diagnostic;
+mod calls;
+mod dialect;
+mod docs;
+mod findings;
+mod globals;
+mod options;
+mod position;
+mod references;
+mod render;
+mod structure;
+mod syntax;
+
+use odw_protocol::{Diagnostic, Severity};
+use oxc_allocator::Allocator;
+
+pub use docs::{agent_option_docs, globals_docs};
+pub use globals::{EXECUTE_ONLY_GLOBALS, FORBIDDEN_APIS, STANDARD_GLOBALS, WORKFLOW_GLOBALS};
+pub use position::LineIndex;
+pub use render::render_human;
+
+use findings::Findings;
 
 /// The two script dialects (primitives.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +34,7 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The name `odw check --json` prints (`execute` or `meta`).
     pub fn as_str(self) -> &'static str {
         match self {
             Dialect::Execute => "execute",
@@ -25,6 +46,7 @@ impl Dialect {
 /// What the sandbox needs to run a script that parsed cleanly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
+    /// Which dialect the script is written in.
     pub dialect: Dialect,
     /// Byte range of the `export` keyword of `export const meta` (dialect `Meta` only), so the
     /// sandbox can blank it out without moving any line or column.
@@ -36,6 +58,94 @@ pub struct Prepared {
 /// Parses `source`, detects the dialect, and rejects what cannot run: syntax errors, `import`,
 /// `export` other than `meta`. Errors are full diagnostics with exact ranges.
 pub fn prepare(source: &str) -> Result<Prepared, Vec<Diagnostic>> {
-    let _ = source;
-    todo!("implemented by the checker work")
+    let lines = LineIndex::new(source);
+    let allocator = Allocator::default();
+    let parsed = syntax::parse(&allocator, source, &lines);
+    let syntax_failed = parsed.errors.iter().any(|d| d.severity == Severity::Error);
+    if parsed.scoping.is_none() || syntax_failed {
+        return Err(parsed.errors);
+    }
+    let (dialect, meta) = dialect::detect(parsed.program);
+    let mut findings = Findings::new(&lines);
+    structure::check(parsed.program, dialect, &mut findings);
+    if findings.has_errors() {
+        return Err(findings.into_sorted());
+    }
+    let meta_export = meta
+        .as_ref()
+        .map(|m| (m.export.start as usize, m.export.end as usize));
+    let meta = meta.and_then(|m| m.object).and_then(dialect::object_json);
+    Ok(Prepared {
+        dialect,
+        meta_export,
+        meta,
+    })
 }
+
+/// Answers whether a model id (never an alias) has a route.
+pub type KnownModel = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// What the caller knows that the checker cannot: which model ids have a route.
+#[derive(Default)]
+pub struct CheckOptions {
+    /// Asked about each literal `model:`/`fallback:` id; `None` skips `unknown-model`.
+    pub known_model: Option<KnownModel>,
+}
+
+impl std::fmt::Debug for CheckOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckOptions")
+            .field("known_model", &self.known_model.is_some())
+            .finish()
+    }
+}
+
+/// The result of [`check`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckReport {
+    /// The detected dialect; `None` when the parser gave up.
+    pub dialect: Option<Dialect>,
+    /// Syntax errors first, then the rules' findings in source order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CheckReport {
+    /// Whether any diagnostic is an error (`odw check` exits 1).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Runs every rule on `source`.
+pub fn check(source: &str, opts: &CheckOptions) -> CheckReport {
+    let lines = LineIndex::new(source);
+    let allocator = Allocator::default();
+    let parsed = syntax::parse(&allocator, source, &lines);
+    let mut diagnostics = parsed.errors;
+    let Some(scoping) = parsed.scoping else {
+        return CheckReport {
+            dialect: None,
+            diagnostics,
+        };
+    };
+    let program = parsed.program;
+    let (dialect, _) = dialect::detect(program);
+    let mut findings = Findings::new(&lines);
+    structure::check(program, dialect, &mut findings);
+    if dialect == Dialect::Execute {
+        dialect::check_execute(program, &mut findings);
+    }
+    references::check(program, &scoping, dialect, &mut findings);
+    calls::check(program, &scoping, dialect, &mut findings);
+    options::check(program, &scoping, opts, &mut findings);
+    diagnostics.extend(findings.into_sorted());
+    CheckReport {
+        dialect: Some(dialect),
+        diagnostics,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! The literal options of `agent()` calls: `unknown-option`, `invalid-schema` and
+//! `unknown-model`. Only what is written literally is checked; computed values pass.
+
+use oxc_ast::ast::{
+    CallExpression, Expression, ObjectExpression, ObjectProperty, Program, PropertyKey,
+};
+use oxc_ast_visit::{Visit, walk};
+use oxc_semantic::{IsGlobalReference, Scoping};
+use oxc_span::{GetSpan, Span};
+
+use super::CheckOptions;
+use super::dialect::{is_key, strip};
+use super::docs::agent_option_names;
+use super::findings::Findings;
+use super::globals::nearest;
+
+const SCHEMA_TYPES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
+
+/// Type names from other languages, mapped to the JSON Schema name the author meant.
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("str", "string"),
+    ("text", "string"),
+    ("int", "integer"),
+    ("float", "number"),
+    ("double", "number"),
+    ("bool", "boolean"),
+    ("list", "array"),
+    ("dict", "object"),
+    ("map", "object"),
+    ("obj", "object"),
+];
+
+/// Keys that mark a schema as full JSON Schema rather than the `{key: "type"}` shorthand; the
+/// same list as `providers::structured`, so the checker skips exactly what the runtime passes.
+const JSON_SCHEMA_KEYS: &[&str] = &[
+    "type",
+    "$ref",
+    "$schema",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "properties",
+    "enum",
+    "const",
+];
+
+const MODEL_ALIASES: &[&str] = &["default", "planning", "fallback"];
+
+/// Checks the options object of every `agent()` call.
+pub fn check(program: &Program, scoping: &Scoping, opts: &CheckOptions, findings: &mut Findings) {
+    let mut visitor = AgentOptions {
+        scoping,
+        opts,
+        findings,
+    };
+    visitor.visit_program(program);
+}
+
+struct AgentOptions<'s, 'f, 'l> {
+    scoping: &'s Scoping,
+    opts: &'s CheckOptions,
+    findings: &'f mut Findings<'l>,
+}
+
+impl AgentOptions<'_, '_, '_> {
+    fn options(&mut self, options: &ObjectExpression) {
+        for prop in options.properties.iter().filter_map(|p| p.as_property()) {
+            if prop.computed {
+                continue;
+            }
+            let Some(name) = prop.key.static_name() else {
+                continue;
+            };
+            match name.as_ref() {
+                "model" | "fallback" => self.model(&prop.value),
+                "schema" => {
+                    if let Expression::ObjectExpression(schema) = strip(&prop.value) {
+                        self.schema(schema);
+                    }
+                }
+                _ => {}
+            }
+            if !agent_option_names().any(|known| known == name) {
+                self.unknown_option(prop, &name);
+            }
+        }
+    }
+
+    fn unknown_option(&mut self, prop: &ObjectProperty, name: &str) {
+        let key = prop.key.span();
+        let Some(suggestion) = nearest(name, agent_option_names()) else {
+            let known: Vec<_> = agent_option_names().collect();
+            self.findings.warning(
+                key,
+                "unknown-option",
+                format!(
+                    "unknown `agent()` option `{name}`: remove it or use one of {}",
+                    known.join(", ")
+                ),
+            );
+            return;
+        };
+        let edit = match &prop.key {
+            // `{ modle }` also names a variable: keep the value, rename only the key.
+            _ if prop.shorthand => (key, format!("{suggestion}: {name}")),
+            PropertyKey::StringLiteral(_) => (inner(key), suggestion.to_string()),
+            _ => (key, suggestion.to_string()),
+        };
+        let fix = self
+            .findings
+            .fix(format!("rename to `{suggestion}`"), &[edit]);
+        self.findings
+            .warning(
+                key,
+                "unknown-option",
+                format!("unknown `agent()` option `{name}`: did you mean `{suggestion}`?"),
+            )
+            .fix = Some(fix);
+    }
+
+    fn model(&mut self, value: &Expression) {
+        let Some(known_model) = &self.opts.known_model else {
+            return;
+        };
+        let Some((span, id)) = string_literal(value) else {
+            return;
+        };
+        if MODEL_ALIASES.contains(&id) || known_model(id) {
+            return;
+        }
+        self.findings.warning(
+            span,
+            "unknown-model",
+            format!(
+                "no route for model `{id}`: use an id odw can route (`claude-*`, `gpt-*`, \
+                 `o<digit>*`, `ollama:<model>`, or `<provider>:<model>` with \
+                 `[providers.<provider>]` in odw.toml) or an alias: `default`, `planning`, \
+                 `fallback`"
+            ),
+        );
+    }
+
+    fn schema(&mut self, schema: &ObjectExpression) {
+        let is_full_schema = schema.properties.iter().any(|p| {
+            p.as_property()
+                .is_some_and(|p| JSON_SCHEMA_KEYS.iter().any(|k| is_key(&p.key, k)))
+        });
+        if is_full_schema {
+            return;
+        }
+        for prop in schema.properties.iter().filter_map(|p| p.as_property()) {
+            let field = prop
+                .key
+                .static_name()
+                .map_or_else(|| "?".into(), |n| n.into_owned());
+            self.shorthand_value(&prop.value, &field);
+        }
+    }
+
+    fn shorthand_value(&mut self, value: &Expression, field: &str) {
+        if let Some((span, ty)) = string_literal(value) {
+            self.type_name(span, ty, field);
+            return;
+        }
+        match strip(value) {
+            Expression::ObjectExpression(nested) => self.schema(nested),
+            Expression::ArrayExpression(array) => match array.elements.as_slice() {
+                [] => {}
+                [item] => {
+                    if let Some(item) = item.as_expression() {
+                        self.shorthand_value(item, field);
+                    }
+                }
+                _ => {
+                    self.findings.error(
+                        array.span,
+                        "invalid-schema",
+                        format!(
+                            "invalid schema shorthand for `{field}`: an array takes exactly one \
+                             element, the schema of its items (`[\"string\"]`); for a choice of \
+                             types write full JSON Schema with `anyOf`"
+                        ),
+                    );
+                }
+            },
+            literal @ (Expression::NumericLiteral(_) | Expression::NullLiteral(_)) => {
+                self.findings.error(
+                    literal.span(),
+                    "invalid-schema",
+                    format!(
+                        "invalid schema shorthand for `{field}`: values are type names as strings \
+                         (\"string\", \"number\", \"integer\", \"boolean\", \"array\", \"object\", \
+                         \"null\", or \"type[]\")"
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn type_name(&mut self, span: Span, ty: &str, field: &str) {
+        // The runtime trims, ignores case and reads each trailing `[]` as one array level.
+        let mut base = ty.trim();
+        let mut depth = 0;
+        while let Some(element) = base.strip_suffix("[]") {
+            base = element.trim();
+            depth += 1;
+        }
+        if SCHEMA_TYPES.iter().any(|t| t.eq_ignore_ascii_case(base)) {
+            return;
+        }
+        let suffix = "[]".repeat(depth);
+        let suggestion = TYPE_ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(base))
+            .map(|(_, real)| *real)
+            .or_else(|| nearest(&base.to_ascii_lowercase(), SCHEMA_TYPES.iter().copied()));
+        let help = "shorthand types are string, number, integer, boolean, array, object and \
+                    null, `type[]` for a list of them, or write full JSON Schema";
+        let fix = suggestion.map(|s| {
+            let replacement = format!("{s}{suffix}");
+            self.findings.fix(
+                format!("use `{replacement}`"),
+                &[(inner(span), replacement)],
+            )
+        });
+        let message = match suggestion {
+            Some(s) => {
+                format!(
+                    "invalid schema type `{ty}` for `{field}`: did you mean `{s}{suffix}`? {help}"
+                )
+            }
+            None => format!("invalid schema type `{ty}` for `{field}`: {help}"),
+        };
+        self.findings.error(span, "invalid-schema", message).fix = fix;
+    }
+}
+
+impl<'a> Visit<'a> for AgentOptions<'_, '_, '_> {
+    fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
+        if let Expression::Identifier(callee) = strip(&it.callee)
+            && callee.name == "agent"
+            && callee.is_global_reference(self.scoping)
+        {
+            let object =
+                it.arguments
+                    .iter()
+                    .take(2)
+                    .find_map(|arg| match arg.as_expression().map(strip) {
+                        Some(Expression::ObjectExpression(object)) => Some(&**object),
+                        _ => None,
+                    });
+            if let Some(object) = object {
+                self.options(object);
+            }
+        }
+        walk::walk_call_expression(self, it);
+    }
+}
+
+/// The value of a string literal or a template without substitutions, with its span.
+fn string_literal<'e>(expr: &'e Expression) -> Option<(Span, &'e str)> {
+    match strip(expr) {
+        Expression::StringLiteral(s) => Some((s.span, s.value.as_str())),
+        Expression::TemplateLiteral(t) if t.expressions.is_empty() => {
+            Some((t.span, t.quasis.first()?.value.cooked.as_ref()?.as_str()))
+        }
+        _ => None,
+    }
+}
+
+/// The span between the quotes of a string literal.
+fn inner(span: Span) -> Span {
+    Span::new(span.start + 1, span.end - 1)
+}
+
+#[cfg(test)]
+#[path = "options_tests.rs"]
+mod tests;
