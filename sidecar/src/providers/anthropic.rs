@@ -1,6 +1,12 @@
-//! The anthropic wire format.
+//! The anthropic wire format: the Messages API, non-streaming. It has no native schema
+//! parameter here; the caller appends [`super::structured::schema_instruction`] to the prompt.
 
-use super::{ModelReply, ModelRequest, ProviderError, Route};
+use super::route::{self, count};
+use super::{ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const API_VERSION: &str = "2023-06-01";
 
 /// Sends one request.
 pub async fn send(
@@ -8,6 +14,198 @@ pub async fn send(
     route: &Route,
     req: &ModelRequest,
 ) -> Result<ModelReply, ProviderError> {
-    let _ = (client, route, req);
-    todo!()
+    let url = format!("{}/v1/messages", route.base_url);
+    let mut headers = vec![("anthropic-version", API_VERSION, false)];
+    if let Some(k) = &route.api_key {
+        headers.push(("x-api-key", k.expose(), true));
+    }
+    let raw = route::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
+    parse_response(route, raw.status, raw.retry_after, &raw.body)
+}
+
+/// The request body.
+pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({"role": role, "content": m.content})
+        })
+        .collect();
+    let mut body = json!({
+        "model": route.model,
+        "max_tokens": req.max_tokens,
+        "messages": messages,
+    });
+    if let Some(system) = req.system.as_deref().filter(|s| !s.is_empty()) {
+        body["system"] = json!(system);
+    }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    body
+}
+
+/// Reads a response: the reply on 2xx, a classified error otherwise.
+pub fn parse_response(
+    route: &Route,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<ModelReply, ProviderError> {
+    route::parse_with(route, status, retry_after, body, read_reply)
+}
+
+fn read_reply(json: &Value) -> Result<ModelReply, String> {
+    let blocks = json
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("no content array")?;
+    let text = blocks
+        .iter()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect();
+    let usage = json.get("usage").unwrap_or(&Value::Null);
+    Ok(ModelReply {
+        text,
+        usage: TokenUsage {
+            input: count(usage, "input_tokens"),
+            output: count(usage, "output_tokens"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::providers::route::test_http::{http, serve};
+    use crate::providers::{ErrorKind, Message, Wire};
+
+    fn route(key: Option<&str>) -> Route {
+        Route {
+            wire: Wire::Anthropic,
+            provider: "anthropic".into(),
+            base_url: "https://api.anthropic.com".into(),
+            api_key: key.map(Secret::new),
+            model: "claude-sonnet-4-6".into(),
+            model_id: "claude-sonnet-4-6".into(),
+        }
+    }
+
+    fn request() -> ModelRequest {
+        ModelRequest {
+            system: Some("be brief".into()),
+            messages: vec![Message {
+                role: Role::User,
+                content: "hi".into(),
+            }],
+            max_tokens: 64,
+            temperature: Some(0.5),
+            schema: Some(json!({"type": "object"})),
+        }
+    }
+
+    #[test]
+    fn body_has_system_apart_and_no_schema() {
+        assert_eq!(
+            build_body(&route(None), &request()),
+            json!({
+                "model": "claude-sonnet-4-6",
+                "max_tokens": 64,
+                "system": "be brief",
+                "temperature": 0.5,
+                "messages": [{"role": "user", "content": "hi"}],
+            })
+        );
+        let mut req = request();
+        req.system = None;
+        req.temperature = None;
+        let body = build_body(&route(None), &req);
+        assert!(body.get("system").is_none());
+        assert!(body.get("temperature").is_none());
+    }
+
+    #[test]
+    fn parses_text_blocks_and_usage() {
+        let body = br#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"thinking","thinking":"hmm"},{"type":"text","text":"Hel"},{"type":"text","text":"lo"}],"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":2}}"#;
+        let reply = parse_response(&route(None), 200, None, body).unwrap();
+        assert_eq!(reply.text, "Hello");
+        assert_eq!(
+            reply.usage,
+            TokenUsage {
+                input: 10,
+                output: 2
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_success_is_retryable() {
+        let e = parse_response(&route(None), 200, None, br#"{"type":"message"}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(
+            e.message.starts_with("malformed response from anthropic"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn error_bodies_are_classified() {
+        let r = route(Some("sk-ant-api03-SECRET"));
+        let overflow = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 215000 tokens > 200000 maximum"}}"#;
+        let e = parse_response(&r, 400, None, overflow).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ContextOverflow);
+        let overloaded =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let e = parse_response(&r, 529, None, overloaded).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(
+            e.message.starts_with("anthropic HTTP 529: "),
+            "{}",
+            e.message
+        );
+        let e = parse_response(
+            &r,
+            401,
+            None,
+            br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(
+            e.message.contains("check ANTHROPIC_API_KEY"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn send_posts_to_messages_with_version_and_key() {
+        let ok = r#"{"content":[{"type":"text","text":"pong"}],"usage":{"input_tokens":4,"output_tokens":1}}"#;
+        let (base, server) = serve(vec![
+            http("200 OK", "", ok),
+            http("503 Service Unavailable", "retry-after: 1\r\n", "{}"),
+        ]);
+        let mut r = route(Some("sk-ant-test"));
+        r.base_url = base;
+        let client = crate::providers::http_client();
+        let reply = send(&client, &r, &request()).await.unwrap();
+        assert_eq!(reply.text, "pong");
+        let e = send(&client, &r, &request()).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
+        let seen = server.join().unwrap();
+        let head = seen[0].to_ascii_lowercase();
+        assert!(head.starts_with("post /v1/messages http/1.1"), "{head}");
+        assert!(head.contains("x-api-key: sk-ant-test"));
+        assert!(head.contains("anthropic-version: 2023-06-01"));
+        assert!(!head.contains("authorization"));
+    }
 }
