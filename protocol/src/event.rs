@@ -19,7 +19,11 @@ pub struct RunEvent {
 
 /// What happened. Serialized with a `kind` tag in camelCase, e.g. `{"kind":"agentFinished",…}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum EventKind {
     RunStarted {
         script: String,

@@ -151,9 +151,7 @@ impl Budget {
     fn share(&self, s: &Spent) -> f64 {
         let caps = self.caps.lock().unwrap();
         let t = caps.tokens.map(|c| s.tokens as f64 / c.max(1) as f64);
-        let u = caps
-            .usd
-            .map(|c| if c > 0.0 { s.usd / c } else { 1.0 });
+        let u = caps.usd.map(|c| if c > 0.0 { s.usd / c } else { 1.0 });
         t.into_iter().chain(u).fold(0.0, f64::max)
     }
 }

@@ -1,7 +1,7 @@
 //! Configuration: `odw.toml` in the workspace, then `$XDG_CONFIG_HOME/odw/config.toml`, then the
 //! environment variables the official SDKs use. The workspace file wins key by key.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,14 @@ impl Secret {
     }
 }
 
+/// A secret serializes as `null`: snapshots of the configuration (the run journal) never hold
+/// a key; a resume takes keys from the environment and config files of that moment.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_none()
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -35,7 +43,7 @@ impl fmt::Display for Secret {
 }
 
 /// `[providers.<name>]`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub base_url: Option<String>,
@@ -47,7 +55,7 @@ pub struct ProviderConfig {
 }
 
 /// `[models]`: aliases a script may use as `model: "planning"` etc.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsConfig {
     pub default: Option<String>,
@@ -56,7 +64,7 @@ pub struct ModelsConfig {
 }
 
 /// `[limits]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Agent calls in flight at once, across all runs of this process.
@@ -98,7 +106,7 @@ impl Default for Limits {
 }
 
 /// `[budget]`: default caps of a run.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     pub tokens: Option<u64>,
@@ -109,7 +117,7 @@ pub struct BudgetConfig {
 }
 
 /// `[pricing."model-id"]`: overrides or additions to the built-in pricing table.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     pub input_per_mtok: f64,
@@ -117,7 +125,7 @@ pub struct Price {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub models: ModelsConfig,
@@ -177,12 +185,13 @@ impl Config {
         for layer in layers {
             merge_tables(&mut merged, layer);
         }
-        let mut config: Config = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: workspace.join("odw.toml"),
-                message: e.message().to_string(),
-            })?;
+        let mut config: Config =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: workspace.join("odw.toml"),
+                    message: e.message().to_string(),
+                })?;
         config.apply_env(env);
         Ok(config)
     }
@@ -238,6 +247,34 @@ impl Config {
         }
     }
 
+    /// The configuration as JSON with every key removed, for the run journal.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let mut c = self.clone();
+        for p in c.providers.values_mut() {
+            p.api_key = None;
+        }
+        serde_json::to_value(&c).unwrap_or_default()
+    }
+
+    /// Rebuilds a run's configuration from its snapshot; keys come from `current` (the
+    /// configuration and environment at resume time), never from the journal.
+    pub fn from_snapshot(
+        snapshot: &serde_json::Value,
+        current: &Config,
+    ) -> Result<Config, ConfigError> {
+        let mut c: Config =
+            serde_json::from_value(snapshot.clone()).map_err(|e| ConfigError::Parse {
+                path: PathBuf::from("<run snapshot>"),
+                message: e.to_string(),
+            })?;
+        for (name, p) in c.providers.iter_mut() {
+            if p.api_key.is_none() {
+                p.api_key = current.providers.get(name).and_then(|q| q.api_key.clone());
+            }
+        }
+        Ok(c)
+    }
+
     /// The model a call without `model` uses.
     pub fn default_model(&self) -> &str {
         self.models.default.as_deref().unwrap_or(DEFAULT_MODEL)
@@ -278,11 +315,10 @@ fn read_layer(path: &Path) -> Result<toml::Table, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    })
 }
 
 fn merge_tables(base: &mut toml::Table, top: toml::Table) {
@@ -340,6 +376,25 @@ mod tests {
         assert_eq!(c.resolve_alias("planning"), "claude-opus-4-7");
         assert_eq!(c.limits.retries, 1);
         assert_eq!(c.limits.concurrency, 16);
+    }
+
+    #[test]
+    fn snapshots_hold_no_keys_and_resume_takes_current_ones() {
+        let mut c = Config::from_toml(
+            "[providers.x]\nbase_url = \"http://h\"\napi_key = \"sk-x-SECRET\"\n",
+        )
+        .unwrap();
+        c.limits.retries = 7;
+        let snap = c.snapshot();
+        assert!(!snap.to_string().contains("SECRET"), "{snap}");
+        let current = Config::from_toml("[providers.x]\napi_key = \"sk-new\"\n").unwrap();
+        let back = Config::from_snapshot(&snap, &current).unwrap();
+        assert_eq!(back.limits.retries, 7);
+        assert_eq!(
+            back.providers["x"].api_key.as_ref().unwrap().expose(),
+            "sk-new"
+        );
+        assert_eq!(back.providers["x"].base_url.as_deref(), Some("http://h"));
     }
 
     #[test]

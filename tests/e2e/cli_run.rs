@@ -22,13 +22,20 @@ fn hello_one_agent() {
     assert!(out.status.success());
     // The readable result is on disk.
     let path = v["resultPath"].as_str().unwrap();
-    assert!(std::fs::read_to_string(path).unwrap().contains("echo: Say hi"));
+    assert!(
+        std::fs::read_to_string(path)
+            .unwrap()
+            .contains("echo: Say hi")
+    );
 }
 
 #[test]
 fn plain_output_is_the_result_on_stdout() {
     let ws = Ws::new();
-    let f = ws.write("hello.workflow.js", "export const meta = { name: 'hello' };\nreturn await agent('plain');\n");
+    let f = ws.write(
+        "hello.workflow.js",
+        "export const meta = { name: 'hello' };\nreturn await agent('plain');\n",
+    );
     let out = ws.odw(&["run", f.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "echo: plain\n");
@@ -47,7 +54,10 @@ return results.filter(Boolean).join("\n");
         &["--args", r#"{"files":["a.ts","b.ts","c.ts"]}"#],
     );
     assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
-    assert_eq!(v["result"], "echo: Check a.ts\necho: Check b.ts\necho: Check c.ts");
+    assert_eq!(
+        v["result"],
+        "echo: Check a.ts\necho: Check b.ts\necho: Check c.ts"
+    );
     assert_eq!(ws.provider.stats().total, 3);
 }
 
@@ -68,7 +78,10 @@ fn each_wire_format_with_structured_output() {
         assert!(r["ok"].is_boolean(), "{model}: {r}");
     }
     let s = ws.provider.stats();
-    assert_eq!((s.by_wire.openai, s.by_wire.anthropic, s.by_wire.ollama), (1, 1, 1));
+    assert_eq!(
+        (s.by_wire.openai, s.by_wire.anthropic, s.by_wire.ollama),
+        (1, 1, 1)
+    );
     // Native structured output where the wire has it; the prompt instruction elsewhere.
     for r in &s.requests {
         assert!(r.has_schema, "{r:?}");
@@ -104,14 +117,22 @@ fn retry_after_is_waited_for() {
 #[test]
 fn server_errors_malformed_and_truncated_bodies_are_retried() {
     let ws = Ws::new();
-    for fault in ["[[fail:500 x1]]", "[[fail:503 x2]]", "[[malformed x1]]", "[[truncated x1]]"] {
+    for fault in [
+        "[[fail:500 x1]]",
+        "[[fail:503 x2]]",
+        "[[malformed x1]]",
+        "[[truncated x1]]",
+    ] {
         let before = ws.provider.stats().total;
         let (v, out) = ws.run_json(
             &format!("async function execute() {{ return agent('fault {fault}'); }}"),
             &[],
         );
         assert_eq!(v["state"], "succeeded", "{fault}: {}", stderr(&out));
-        assert!(v["result"].as_str().unwrap().starts_with("echo: fault"), "{fault}");
+        assert!(
+            v["result"].as_str().unwrap().starts_with("echo: fault"),
+            "{fault}"
+        );
         let n = if fault.contains("x2") { 3 } else { 2 };
         assert_eq!(ws.provider.stats().total - before, n, "{fault}");
     }
@@ -153,7 +174,10 @@ fn schema_reasks_have_their_own_counter() {
         &[],
     );
     assert_eq!(v["state"], "failed", "{}", stderr(&out));
-    assert!(v["error"].as_str().unwrap().contains("schema_invalid"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("schema_invalid"),
+        "{v}"
+    );
     // One request and one re-ask; transient retries were not spent on the schema.
     assert_eq!(ws.provider.stats().total, 2);
 }
@@ -187,7 +211,11 @@ fn fallback_model_answers_when_the_primary_gives_up() {
     );
     assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
     assert_eq!(v["result"], "echo: Primary down");
-    assert!(stderr(&out).contains("fallback model test:backup"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("fallback model test:backup"),
+        "{}",
+        stderr(&out)
+    );
     // Two refused attempts on the primary, one answered request on the fallback.
     assert_eq!(v["usage"]["requests"], 3);
     let s = ws.provider.stats();
@@ -207,7 +235,11 @@ fn concurrency_limit_holds_at_the_provider() {
     let s = ws.provider.stats();
     assert_eq!(s.total, 40);
     assert!(s.max_in_flight <= 4, "max in flight {}", s.max_in_flight);
-    assert!(s.max_in_flight >= 2, "no concurrency at all: {}", s.max_in_flight);
+    assert!(
+        s.max_in_flight >= 2,
+        "no concurrency at all: {}",
+        s.max_in_flight
+    );
 }
 
 #[test]
@@ -239,7 +271,10 @@ fn pipeline_loop_and_verify_run_against_the_provider() {
     );
     assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
     let r = &v["result"];
-    assert_eq!(r["staged"], json!(["echo: polish echo: draft x", "echo: polish echo: draft y"]));
+    assert_eq!(
+        r["staged"],
+        json!(["echo: polish echo: draft x", "echo: polish echo: draft y"])
+    );
     assert_eq!(r["last"], "echo: round 2");
     assert_eq!(r["kept"], json!(["keep me"]));
     assert_eq!(r["passed"], false);
@@ -263,7 +298,10 @@ fn a_missing_key_fails_before_the_first_agent_and_names_the_variable() {
 #[test]
 fn an_api_key_never_appears_in_any_output() {
     let secret = "sk-odw-TOPSECRET-4242";
-    let ws = Ws::with(ProviderOptions::default().require_key("sk-the-right-one"), "");
+    let ws = Ws::with(
+        ProviderOptions::default().require_key("sk-the-right-one"),
+        "",
+    );
     // Point the OpenAI route of the workspace at the provider with a wrong (recognisable) key.
     let file = ws.write(
         "k.workflow.js",
@@ -284,7 +322,10 @@ fn an_api_key_never_appears_in_any_output() {
     for entry in walk(ws.path().join(".odw")) {
         everything.push_str(&String::from_utf8_lossy(&std::fs::read(entry).unwrap()));
     }
-    assert!(!everything.contains(secret), "the key leaked:\n{everything}");
+    assert!(
+        !everything.contains(secret),
+        "the key leaked:\n{everything}"
+    );
     assert!(!everything.contains("TOPSECRET"));
 }
 
@@ -306,7 +347,10 @@ fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_syntax_error_shows_file_line_column_and_the_line() {
     let ws = Ws::new();
-    let f = ws.write("broken.workflow.js", "async function execute() {\n  const x = ;\n}\n");
+    let f = ws.write(
+        "broken.workflow.js",
+        "async function execute() {\n  const x = ;\n}\n",
+    );
     let out = ws.odw(&["run", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -336,7 +380,13 @@ fn a_busy_loop_is_interrupted_and_finished_results_are_kept() {
         &[],
     );
     assert_eq!(v["state"], "failed");
-    assert!(v["error"].as_str().unwrap().contains("exceeded 300 ms of CPU"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("exceeded 300 ms of CPU"),
+        "{v}"
+    );
     assert_eq!(v["usage"]["agents"], 1);
 }
 
@@ -373,13 +423,19 @@ fn dry_run_sends_nothing_and_estimates_per_phase() {
     let scan = phases.iter().find(|p| p["phase"] == "Scan").unwrap();
     assert_eq!(scan["agents"], 3);
     let report = phases.iter().find(|p| p["phase"] == "Report").unwrap();
-    assert!(report["costUsd"].as_f64().unwrap() > 0.0, "a Sonnet call costs money: {est}");
+    assert!(
+        report["costUsd"].as_f64().unwrap() > 0.0,
+        "a Sonnet call costs money: {est}"
+    );
 }
 
 #[test]
 fn context_tools_read_the_workspace_and_nothing_outside() {
     let ws = Ws::new();
-    ws.write("src/a.ts", "export function handler() { /* TODO auth */ }\n");
+    ws.write(
+        "src/a.ts",
+        "export function handler() { /* TODO auth */ }\n",
+    );
     ws.write("src/b.ts", "export const x = 1;\n");
     let (v, out) = ws.run_json(
         r#"async function execute(context) {

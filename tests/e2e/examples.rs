@@ -63,8 +63,15 @@ fn every_example_runs_in_dry_run_without_network() {
         let v: serde_json::Value = serde_json::from_str(stdout(&out).trim())
             .unwrap_or_else(|e| panic!("{script}: {e}\n{}", stderr(&out)));
         assert_eq!(v["state"], "succeeded", "{script}: {}", stderr(&out));
-        assert!(v["estimate"]["agents"].as_u64().unwrap() >= 1, "{script}: {v}");
-        assert_eq!(ws.provider.stats().total, 0, "{script} sent requests in a dry run");
+        assert!(
+            v["estimate"]["agents"].as_u64().unwrap() >= 1,
+            "{script}: {v}"
+        );
+        assert_eq!(
+            ws.provider.stats().total,
+            0,
+            "{script} sent requests in a dry run"
+        );
     }
 }
 
@@ -77,21 +84,37 @@ fn every_example_runs_against_the_provider() {
         let v: serde_json::Value = serde_json::from_str(stdout(&out).trim())
             .unwrap_or_else(|e| panic!("{script}: {e}\n{}", stderr(&out)));
         assert_eq!(v["state"], "succeeded", "{script}: {}", stderr(&out));
-        assert!(v["failures"].as_array().is_none_or(|f| f.is_empty()), "{script}: {v}");
+        assert!(
+            v["failures"].as_array().is_none_or(|f| f.is_empty()),
+            "{script}: {v}"
+        );
         let agents = v["usage"]["agents"].as_u64().unwrap();
-        assert_eq!(agents, ws.provider.stats().total, "{script}: one request per agent");
+        assert_eq!(
+            agents,
+            ws.provider.stats().total,
+            "{script}: one request per agent"
+        );
         match *script {
             "hello.workflow.js" => assert_eq!(agents, 1),
             // Two fixture files, one auditor each, then the report.
             "audit/audit.workflow.js" => {
                 assert_eq!(agents, 3);
-                assert!(v["result"].as_str().unwrap().starts_with("echo: Write a short audit report"));
+                assert!(
+                    v["result"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("echo: Write a short audit report")
+                );
             }
             // Three changes through three stages.
             "pipeline.workflow.js" => {
                 assert_eq!(agents, 9);
                 let notes = v["result"].as_str().unwrap();
-                assert_eq!(notes.lines().filter(|l| l.starts_with("- **")).count(), 3, "{notes}");
+                assert_eq!(
+                    notes.lines().filter(|l| l.starts_with("- **")).count(),
+                    3,
+                    "{notes}"
+                );
             }
             // One proposal and two critics that approve at once.
             "adversarial.workflow.js" => {

@@ -4,5 +4,6 @@
 mod support;
 
 mod cli_run;
+mod durable;
 mod examples;
 // mod interop; (added when the local-model interop tests land)

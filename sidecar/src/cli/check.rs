@@ -41,7 +41,10 @@ pub fn main(files: &[PathBuf], json: bool) -> ExitCode {
             };
             println!("{}", serde_json::to_string(&out).unwrap_or_default());
         } else if !report.diagnostics.is_empty() {
-            print!("{}", check::render_human(&shown, &source, &report.diagnostics));
+            print!(
+                "{}",
+                check::render_human(&shown, &source, &report.diagnostics)
+            );
         }
     }
     if !json {

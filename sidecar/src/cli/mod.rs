@@ -1,9 +1,11 @@
 //! The command-line face of odw: a thin adapter over the engine (protocol.md, "CLI").
 
-mod check;
+pub mod check;
+mod journal;
 mod logging;
 mod progress;
 mod run;
+mod runs;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,6 +23,12 @@ struct Cli {
 enum Command {
     /// Run a workflow script.
     Run(run::RunArgs),
+    /// Resume an interrupted, failed, cancelled or budget-stopped run from the journal.
+    Resume(runs::ResumeArgs),
+    /// List recent runs.
+    Runs(runs::ListArgs),
+    /// Show a run: state, phases, calls with status and cost, checkpoints and the result.
+    Show(runs::ShowArgs),
     /// Check workflow scripts for errors without running them (exit 1 when any error is found).
     Check {
         /// Files to check.
@@ -48,6 +56,9 @@ pub fn main() -> ExitCode {
     logging::init();
     match cli.command {
         Command::Run(args) => run::main(args),
+        Command::Resume(args) => runs::resume(args),
+        Command::Runs(args) => runs::list(args),
+        Command::Show(args) => runs::show(args),
         Command::Check { files, json } => check::main(&files, json),
     }
 }

@@ -41,9 +41,11 @@ impl Progress {
         let bar = (self.show && self.tty).then(|| {
             let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             b.set_style(
-                ProgressStyle::with_template("{spinner} {wide_msg} [{bar:30}] {pos}/{len} {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} {wide_msg} [{bar:30}] {pos}/{len} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             b.enable_steady_tick(Duration::from_millis(120));
             b
@@ -89,7 +91,11 @@ impl Progress {
             s.push_str(p);
             s.push_str(" · ");
         }
-        s.push_str(&format!("{}/{} agents", self.finished + self.cached, self.queued));
+        s.push_str(&format!(
+            "{}/{} agents",
+            self.finished + self.cached,
+            self.queued
+        ));
         if self.failed > 0 {
             s.push_str(&format!(" · {} failed", self.failed));
         }
@@ -106,7 +112,10 @@ impl Progress {
     fn update(&mut self, kind: &EventKind) -> Option<String> {
         match kind {
             EventKind::RunStarted {
-                script, dialect, dry_run, ..
+                script,
+                dialect,
+                dry_run,
+                ..
             } => Some(format!(
                 "odw: running {script} ({dialect} dialect{})",
                 if *dry_run { ", dry run" } else { "" }
@@ -129,20 +138,31 @@ impl Progress {
                 None
             }
             EventKind::AgentFailed {
-                call, label, code, message,
+                call,
+                label,
+                code,
+                message,
             } => {
                 self.failed += 1;
-                Some(format!("odw: agent #{call} \"{label}\" failed ({code}): {message}"))
+                Some(format!(
+                    "odw: agent #{call} \"{label}\" failed ({code}): {message}"
+                ))
             }
             EventKind::AgentRetrying {
-                call, attempt, code, delay_ms, ..
+                call,
+                attempt,
+                code,
+                delay_ms,
+                ..
             } => Some(format!(
                 "odw: agent #{call} retrying (attempt {attempt}, {code}) in {delay_ms} ms"
             )),
             EventKind::Log { level, message } => Some(format!("[{level}] {message}")),
             EventKind::Checkpoint { name, .. } => Some(format!("odw: checkpoint {name}")),
             EventKind::BudgetWarning {
-                percent_used, cost_usd, tokens_used,
+                percent_used,
+                cost_usd,
+                tokens_used,
             } => Some(format!(
                 "odw: budget warning: {percent_used}% used ({tokens_used} tokens, ${cost_usd:.4})"
             )),

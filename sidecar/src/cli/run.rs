@@ -38,12 +38,20 @@ pub struct RunArgs {
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The run journal (default: .odw/odw.db in the workspace; also ODW_DB).
+    #[arg(long, value_name = "PATH", env = "ODW_DB")]
+    pub db: Option<PathBuf>,
+    /// Do not journal the run (it cannot be resumed or listed). For benchmarks.
+    #[arg(long, hide = true)]
+    pub no_journal: bool,
 }
 
 pub fn main(a: RunArgs) -> ExitCode {
     let cwd = match a.cwd.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(d) => d,
-        Err(e) => return super::usage_error(format!("cannot determine the current directory: {e}")),
+        Err(e) => {
+            return super::usage_error(format!("cannot determine the current directory: {e}"));
+        }
     };
     let text = match std::fs::read_to_string(&a.file) {
         Ok(t) => t,
@@ -61,7 +69,18 @@ pub fn main(a: RunArgs) -> ExitCode {
     if a.budget_usd.is_some_and(|x| !x.is_finite() || x < 0.0) {
         return super::usage_error("--budget-usd must be a non-negative number");
     }
-    let concurrency = a.concurrency.unwrap_or(config.limits.concurrency).clamp(1, 1024);
+    let concurrency = a
+        .concurrency
+        .unwrap_or(config.limits.concurrency)
+        .clamp(1, 1024);
+    let journal = if a.no_journal {
+        None
+    } else {
+        match super::journal::open(&cwd, a.db.as_deref()) {
+            Ok(j) => Some(j),
+            Err(e) => return super::usage_error(e),
+        }
+    };
     let req = RunRequest {
         script_path: Some(a.file.clone()),
         script_text: text,
@@ -81,13 +100,29 @@ pub fn main(a: RunArgs) -> ExitCode {
         Err(e) => return super::usage_error(format!("cannot start the runtime: {e}")),
     };
     let show = !a.quiet;
-    let result = rt.block_on(async move {
-        let engine = Engine::new(EngineOptions {
+    let result = rt.block_on(drive(
+        EngineOptions {
             concurrency: concurrency as usize,
             env,
-        });
+            journal,
+        },
+        show,
+        |engine| engine.start(req),
+    ));
+    finish(result, a.json, a.dry_run)
+}
+
+/// Starts a run (or a resume) on a fresh engine, shows its progress, cancels it on Ctrl-C, and
+/// returns its result.
+pub async fn drive(
+    opts: EngineOptions,
+    show: bool,
+    start: impl FnOnce(&Engine) -> Result<odw_protocol::RunId, crate::engine::StartError>,
+) -> Result<RunResult, String> {
+    {
+        let engine = Engine::new(opts);
         let events = engine.subscribe();
-        let id = engine.start(req).map_err(|e| e.to_string())?;
+        let id = start(&engine).map_err(|e| e.to_string())?;
         let progress = tokio::spawn(Progress::new(show).render(id.clone(), events));
         let cancel = {
             let (engine, id) = (engine.clone(), id.clone());
@@ -105,12 +140,16 @@ pub fn main(a: RunArgs) -> ExitCode {
         let _ = progress.await;
         cancel.abort();
         Ok::<RunResult, String>(result)
-    });
+    }
+}
+
+/// Prints the outcome and picks the exit status: 0 only when the run succeeded.
+pub fn finish(result: Result<RunResult, String>, json: bool, dry_run: bool) -> ExitCode {
     let result = match result {
         Ok(r) => r,
         Err(e) => return super::usage_error(e),
     };
-    print_result(&result, a.json, a.dry_run);
+    print_result(&result, json, dry_run);
     if result.state == RunState::Succeeded {
         ExitCode::SUCCESS
     } else {

@@ -33,7 +33,11 @@ impl AgentOpts {
         if let Some(l) = self.label.as_deref().filter(|l| !l.is_empty()) {
             return l.to_string();
         }
-        if let Some(r) = self.role.as_deref().filter(|r| !r.is_empty() && *r != "agent") {
+        if let Some(r) = self
+            .role
+            .as_deref()
+            .filter(|r| !r.is_empty() && *r != "agent")
+        {
             return r.to_string();
         }
         let first = self.prompt.lines().next().unwrap_or("").trim();

@@ -20,7 +20,12 @@ pub struct Emitter {
 }
 
 impl Emitter {
-    pub fn new(run_id: RunId, subscribers: Subscribers, sink: Option<Sink>, first_seq: u64) -> Self {
+    pub fn new(
+        run_id: RunId,
+        subscribers: Subscribers,
+        sink: Option<Sink>,
+        first_seq: u64,
+    ) -> Self {
         Emitter {
             run_id,
             subscribers,

@@ -4,15 +4,18 @@
 use super::RunRequest;
 use super::agent::{self, AgentOpts};
 use super::events::Emitter;
+use super::identity::{CallInputs, call_identity};
+use super::run::Replay;
 use crate::budget::Budget;
 use crate::config::Config;
+use crate::journal::{CachedCall, CallEnd, CallKey, CallOutcome, CallStart, Journal, NondetValue};
 use crate::providers::RouteError;
 use crate::sandbox::{Completer, Host, HostError};
 use crate::scheduler::{CallObserver, CallSpec, Scheduler};
 use odw_protocol::run::{Estimate, PhaseEstimate};
 use odw_protocol::{AgentErrorCode, EventKind, Failure, RunId, Usage};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,18 +43,47 @@ pub(super) struct RunShared {
     failures: Mutex<Vec<Failure>>,
     estimate: Mutex<BTreeMap<String, PhaseEstimate>>,
     models_used: Mutex<Vec<String>>,
+    journal: Option<Journal>,
+    /// Finished calls of earlier executions of this run, by identity and occurrence.
+    cached: HashMap<CallKey, CachedCall>,
+    /// How many calls with each identity this execution has made.
+    occurrences: Mutex<HashMap<String, u32>>,
+    nondet: Mutex<Nondet>,
+    /// Agent calls still running (the script may have stopped awaiting them).
+    in_flight: tokio::sync::watch::Sender<u64>,
+}
+
+/// What a run is made of besides its request.
+pub(super) struct Parts {
+    pub id: RunId,
+    pub key: u64,
+    pub scheduler: Scheduler,
+    pub emitter: Emitter,
+    pub cancel: CancellationToken,
+    pub io: tokio::runtime::Handle,
+    pub journal: Option<Journal>,
+    pub replay: Option<Replay>,
+}
+
+/// `Date.now()`/`Math.random()` values: replayed in order from the journal, then recorded.
+struct Nondet {
+    recorded: Vec<(String, NondetValue)>,
+    next: u64,
+    diverged: bool,
 }
 
 impl RunShared {
-    pub fn new(
-        id: RunId,
-        key: u64,
-        req: &RunRequest,
-        scheduler: Scheduler,
-        emitter: Emitter,
-        cancel: CancellationToken,
-        io: tokio::runtime::Handle,
-    ) -> Self {
+    pub fn new(req: &RunRequest, parts: Parts) -> Self {
+        let Parts {
+            id,
+            key,
+            scheduler,
+            emitter,
+            cancel,
+            io,
+            journal,
+            replay,
+        } = parts;
         let mut caps = req.budget.clone();
         if caps.tokens.is_none() {
             caps.tokens = req.config.budget.tokens;
@@ -59,6 +91,19 @@ impl RunShared {
         if caps.usd.is_none() {
             caps.usd = req.config.budget.usd;
         }
+        let (cached, nondet, prior) = match replay {
+            Some(r) => (r.cached, r.nondet, r.prior),
+            None => (HashMap::new(), Vec::new(), Usage::default()),
+        };
+        // A resumed run keeps what it spent, so its caps still hold across executions; call
+        // counts start afresh (replayed calls are counted as cached).
+        let usage = Usage {
+            tokens_in: prior.tokens_in,
+            tokens_out: prior.tokens_out,
+            cost_usd: prior.cost_usd,
+            requests: prior.requests,
+            ..Usage::default()
+        };
         RunShared {
             id,
             key,
@@ -66,7 +111,7 @@ impl RunShared {
             emitter,
             scheduler,
             io,
-            budget: Budget::new(caps, 0, 0.0),
+            budget: Budget::new(caps, prior.tokens_in + prior.tokens_out, prior.cost_usd),
             config: req.config.clone(),
             model: req.model.clone(),
             args: req.args.clone(),
@@ -75,10 +120,64 @@ impl RunShared {
             run_cap: req.concurrency.map(|c| c as usize).unwrap_or(usize::MAX),
             call_seq: AtomicU64::new(0),
             budget_hit: AtomicBool::new(false),
-            usage: Mutex::new(Usage::default()),
+            usage: Mutex::new(usage),
             failures: Mutex::new(Vec::new()),
             estimate: Mutex::new(BTreeMap::new()),
             models_used: Mutex::new(Vec::new()),
+            journal,
+            cached,
+            occurrences: Mutex::new(HashMap::new()),
+            nondet: Mutex::new(Nondet {
+                recorded: nondet,
+                next: 0,
+                diverged: false,
+            }),
+            in_flight: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    /// Waits until every agent call this run started has ended, so its spend and result are
+    /// counted and journaled before the run settles (they are paid for either way).
+    pub async fn drain(&self) {
+        let mut rx = self.in_flight.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// The next nondeterministic value of `kind`: the recorded one while the script asks for
+    /// the same things in the same order as before, a fresh (and recorded) one after that.
+    fn nondet(&self, kind: &str, fresh: impl FnOnce() -> f64) -> f64 {
+        let mut n = self.nondet.lock().unwrap();
+        let seq = n.next;
+        n.next += 1;
+        if !n.diverged {
+            match n.recorded.get(seq as usize) {
+                Some((k, NondetValue::Number(v))) if k == kind => return *v,
+                Some(_) => n.diverged = true,
+                None => {}
+            }
+        }
+        let v = fresh();
+        if let Some(j) = &self.journal {
+            j.record_nondeterminism(&self.id, seq, kind, NondetValue::Number(v));
+        }
+        v
+    }
+
+    /// Records a call's end and waits until it is committed, so a result the script has seen
+    /// is never asked for again after a crash.
+    async fn journal_end(&self, end: CallEnd) {
+        if let Some(j) = &self.journal {
+            j.call_finished(end);
+            if let Err(e) = j.flush_async().await {
+                tracing::error!(
+                    "the journal could not record a call of run {}: {e}",
+                    self.id
+                );
+            }
         }
     }
 
@@ -114,7 +213,13 @@ impl RunShared {
         })
     }
 
-    fn fail_call(&self, call: u64, label: &str, code: AgentErrorCode, message: String) -> HostError {
+    fn fail_call(
+        &self,
+        call: u64,
+        label: &str,
+        code: AgentErrorCode,
+        message: String,
+    ) -> HostError {
         if code == AgentErrorCode::BudgetExhausted {
             self.budget_hit.store(true, Ordering::SeqCst);
         }
@@ -155,6 +260,43 @@ impl RunShared {
             phase: opts.phase.clone(),
             model: model.clone(),
         });
+        let schema = opts.normalized_schema().map_err(|e| {
+            self.fail_call(
+                call,
+                &label,
+                AgentErrorCode::SchemaInvalid,
+                format!("invalid schema: {e}"),
+            )
+        })?;
+        let max_tokens = opts
+            .max_tokens
+            .unwrap_or(self.config.limits.max_tokens)
+            .max(1);
+        let identity = call_identity(&CallInputs {
+            model: &model,
+            system: opts.system.as_deref(),
+            prompt: &opts.prompt,
+            schema: schema.as_ref(),
+            tools: opts.tools.as_deref(),
+            temperature: opts.temperature,
+            max_tokens,
+            key: opts.key.as_ref(),
+        });
+        let occurrence = {
+            let mut occ = self.occurrences.lock().unwrap();
+            let n = occ.entry(identity.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if let Some(hit) = self.cached.get(&(identity.clone(), occurrence)) {
+            {
+                let mut u = self.usage.lock().unwrap();
+                u.agents += 1;
+                u.cached += 1;
+            }
+            self.emit(EventKind::AgentCached { call, label });
+            return Ok(hit.result.to_string());
+        }
         if self.budget_exhausted() {
             return Err(self.fail_call(
                 call,
@@ -164,11 +306,13 @@ impl RunShared {
             ));
         }
         if self.cancel.is_cancelled() {
-            return Err(self.fail_call(call, &label, AgentErrorCode::Cancelled, "run cancelled".into()));
+            return Err(self.fail_call(
+                call,
+                &label,
+                AgentErrorCode::Cancelled,
+                "run cancelled".into(),
+            ));
         }
-        let schema = opts.normalized_schema().map_err(|e| {
-            self.fail_call(call, &label, AgentErrorCode::SchemaInvalid, format!("invalid schema: {e}"))
-        })?;
         let route = agent::route_for(&model, &self.config, self.dry_run).map_err(|e| {
             let code = match e {
                 RouteError::MissingKey { .. } => AgentErrorCode::AuthFailed,
@@ -210,9 +354,11 @@ impl RunShared {
             system: opts.system.clone(),
             prompt: opts.prompt.clone(),
             schema,
-            max_tokens: opts.max_tokens.unwrap_or(limits.max_tokens).max(1),
+            max_tokens,
             temperature: opts.temperature,
-            timeout: Duration::from_millis(opts.timeout_ms.unwrap_or(limits.call_timeout_ms).max(1)),
+            timeout: Duration::from_millis(
+                opts.timeout_ms.unwrap_or(limits.call_timeout_ms).max(1),
+            ),
             retries: opts.retries.unwrap_or(limits.retries),
             schema_retries: limits.schema_retries,
             backoff_base: Duration::from_millis(limits.backoff_base_ms),
@@ -220,7 +366,54 @@ impl RunShared {
             simulated: self.dry_run,
         };
         let started = std::time::Instant::now();
-        match self.scheduler.execute(&spec, self, &self.budget, &self.cancel).await {
+        if let Some(j) = &self.journal {
+            j.call_started(CallStart {
+                run_id: self.id.clone(),
+                call_seq: call,
+                identity: identity.clone(),
+                occurrence,
+                label: label.clone(),
+                phase: opts.phase.clone(),
+                model: model.clone(),
+                started_ms: super::events::now_ms(),
+            });
+        }
+        let outcome = self
+            .scheduler
+            .execute(&spec, self, &self.budget, &self.cancel)
+            .await;
+        let (usage, cost, requests, end) = match &outcome {
+            Ok(o) => (
+                o.usage,
+                o.cost_usd,
+                o.requests,
+                CallOutcome::Succeeded {
+                    result: o.value.clone(),
+                },
+            ),
+            Err(f) => (
+                f.usage,
+                f.cost_usd,
+                f.requests,
+                CallOutcome::Failed {
+                    code: f.code,
+                    message: f.message.clone(),
+                },
+            ),
+        };
+        self.journal_end(CallEnd {
+            run_id: self.id.clone(),
+            identity,
+            occurrence,
+            outcome: end,
+            tokens_in: usage.input,
+            tokens_out: usage.output,
+            cost_usd: cost,
+            attempts: requests,
+            finished_ms: super::events::now_ms(),
+        })
+        .await;
+        match outcome {
             Ok(o) => {
                 {
                     let mut u = self.usage.lock().unwrap();
@@ -315,7 +508,8 @@ struct ToolMsg {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(op: &str, payload: &str) -> Result<T, HostError> {
-    serde_json::from_str(payload).map_err(|e| HostError::new(format!("{op}: invalid arguments: {e}")))
+    serde_json::from_str(payload)
+        .map_err(|e| HostError::new(format!("{op}: invalid arguments: {e}")))
 }
 
 impl Host for RunHost {
@@ -344,8 +538,10 @@ impl Host for RunHost {
             }
             "budget" => Ok(serde_json::to_string(&s.budget.snapshot()).unwrap_or_default()),
             "args" => Ok(s.args.to_string()),
-            "now" => Ok((super::events::now_ms() as f64).to_string()),
-            "random" => Ok(rand::random::<f64>().to_string()),
+            "now" => Ok(s
+                .nondet("now", || super::events::now_ms() as f64)
+                .to_string()),
+            "random" => Ok(s.nondet("random", rand::random::<f64>).to_string()),
             _ => Err(HostError::new(format!("unknown host operation `{op}`"))),
         }
     }
@@ -354,8 +550,10 @@ impl Host for RunHost {
         let shared = self.shared.clone();
         match op {
             "agent" => {
+                shared.in_flight.send_modify(|n| *n += 1);
                 self.shared.io.spawn(async move {
                     let r = shared.run_agent(payload).await;
+                    shared.in_flight.send_modify(|n| *n -= 1);
                     done.complete(r);
                 });
             }
@@ -372,7 +570,9 @@ impl Host for RunHost {
                                     .map_err(|e| HostError::with_code("tool_error", e.to_string()))
                             })
                             .await
-                            .unwrap_or_else(|e| Err(HostError::new(format!("tool task failed: {e}"))))
+                            .unwrap_or_else(|e| {
+                                Err(HostError::new(format!("tool task failed: {e}")))
+                            })
                         }
                     };
                     done.complete(r);
@@ -381,7 +581,9 @@ impl Host for RunHost {
             "workflow" => done.complete(Err(HostError::new(
                 "workflow() is not available in this version of odw yet",
             ))),
-            _ => done.complete(Err(HostError::new(format!("unknown host operation `{op}`")))),
+            _ => done.complete(Err(HostError::new(format!(
+                "unknown host operation `{op}`"
+            )))),
         }
     }
 }

@@ -4,10 +4,12 @@
 pub mod agent;
 pub mod events;
 mod host;
+pub mod identity;
 pub mod ids;
 mod run;
 
 use crate::config::{Config, Env};
+use crate::journal::{Journal, NewRun, Owner};
 use crate::scheduler::Scheduler;
 use events::Subscribers;
 use odw_protocol::{Budget, RunEvent, RunId, RunResult};
@@ -41,6 +43,8 @@ pub struct RunRequest {
 pub enum StartError {
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 /// Engine-wide settings.
@@ -49,6 +53,8 @@ pub struct EngineOptions {
     /// Requests in flight across all runs.
     pub concurrency: usize,
     pub env: Env,
+    /// Where runs are journaled; without one, runs cannot be resumed or listed later.
+    pub journal: Option<Journal>,
 }
 
 /// The engine. Cheap to clone.
@@ -62,8 +68,9 @@ struct Inner {
     subscribers: Subscribers,
     runs: Mutex<HashMap<RunId, LiveRun>>,
     next_key: AtomicU64,
-    #[allow(dead_code)]
     env: Env,
+    journal: Option<Journal>,
+    owner: Owner,
 }
 
 /// A run this engine is executing or has finished.
@@ -78,6 +85,17 @@ impl Engine {
     /// An engine with its own scheduler. Must be created inside a tokio runtime: runs are driven
     /// by tasks on it (the scripts themselves run on threads of their own).
     pub fn new(opts: EngineOptions) -> Self {
+        if let Some(j) = &opts.journal {
+            // Runs whose process died are marked, never resumed by themselves.
+            match j.mark_interrupted_runs() {
+                Ok(ids) if !ids.is_empty() => tracing::info!(
+                    "{} run(s) were interrupted by a crash; resume them with `odw resume`",
+                    ids.len()
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("could not check for interrupted runs: {e}"),
+            }
+        }
         Engine {
             inner: Arc::new(Inner {
                 scheduler: Scheduler::new(opts.concurrency.clamp(1, 1024)),
@@ -85,6 +103,8 @@ impl Engine {
                 runs: Mutex::new(HashMap::new()),
                 next_key: AtomicU64::new(1),
                 env: opts.env,
+                journal: opts.journal,
+                owner: Owner::current(),
             }),
         }
     }
@@ -98,22 +118,125 @@ impl Engine {
 
     /// Starts a run and returns its id at once.
     pub fn start(&self, req: RunRequest) -> Result<RunId, StartError> {
+        let id = ids::new_run_id();
+        if let Some(j) = &self.inner.journal {
+            j.create_run(&NewRun {
+                run_id: id.clone(),
+                script_path: req
+                    .script_path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("<inline>")),
+                script_text: req.script_text.clone(),
+                dialect: crate::check::prepare(&req.script_text)
+                    .map(|p| p.dialect.as_str())
+                    .unwrap_or("unknown")
+                    .to_string(),
+                args: req.args.clone(),
+                cwd: req.cwd.clone(),
+                config: req.config.snapshot(),
+                model_map: serde_json::json!({
+                    "model": req.model,
+                    "default": req.config.default_model(),
+                    "planning": req.config.resolve_alias("planning"),
+                    "fallback": req.config.models.fallback,
+                }),
+                budget: req.budget.clone(),
+                dry_run: req.dry_run,
+                owner: self.inner.owner.clone(),
+                created_ms: events::now_ms(),
+            })?;
+        }
+        self.launch(id, req, None)
+    }
+
+    /// Resumes an unfinished run from the journal: the script runs again from the top with its
+    /// saved text, args, cwd and configuration; finished calls replay their journaled results
+    /// without a request, and only unfinished work runs live. `budget` replaces the caps.
+    pub fn resume(&self, id: &RunId, budget: Option<Budget>) -> Result<RunId, StartError> {
+        let j = self.inner.journal.as_ref().ok_or_else(|| {
+            StartError::Invalid(format!(
+                "cannot resume {id}: this engine has no run journal"
+            ))
+        })?;
+        if self.live_runs().contains(id) {
+            return Err(StartError::Invalid(format!("run {id} is still running")));
+        }
+        let row = j.load_run(id)?.ok_or_else(|| {
+            StartError::Invalid(format!("run {id} not found: list runs with `odw runs`"))
+        })?;
+        if row.state == odw_protocol::RunState::Succeeded {
+            return Err(StartError::Invalid(format!(
+                "run {id} already succeeded and is never re-run; see its result with `odw show {id}`"
+            )));
+        }
+        let caps = Budget {
+            tokens: budget.as_ref().and_then(|b| b.tokens).or(row.budget.tokens),
+            usd: budget.as_ref().and_then(|b| b.usd).or(row.budget.usd),
+        };
+        j.reset_run_for_resume(id, &self.inner.owner, Some(&caps))?;
+        let current = Config::load(&row.cwd, &self.inner.env).unwrap_or_default();
+        let config = Config::from_snapshot(&row.config, &current)
+            .map_err(|e| StartError::Invalid(e.to_string()))?;
+        let replay = run::Replay {
+            cached: j.load_finished_calls(id)?,
+            nondet: j.load_nondeterminism(id)?,
+            prior: row.usage.clone(),
+            first_seq: j.last_event_seq(id)?,
+        };
+        let req = RunRequest {
+            script_path: Some(row.script_path.clone()),
+            script_text: row.script_text,
+            args: row.args,
+            cwd: row.cwd,
+            model: row.model_map["model"].as_str().map(str::to_string),
+            budget: caps,
+            concurrency: None,
+            dry_run: row.dry_run,
+            config,
+        };
+        self.launch(id.clone(), req, Some(replay))
+    }
+
+    fn launch(
+        &self,
+        id: RunId,
+        req: RunRequest,
+        replay: Option<run::Replay>,
+    ) -> Result<RunId, StartError> {
         let key = self.inner.next_key.fetch_add(1, Ordering::Relaxed);
         let script = req
             .script_path
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<inline>".into());
-        let id = ids::new_run_id();
         let (done_tx, done_rx) = watch::channel(None);
         let started = run::start(
-            id.clone(),
-            key,
+            run::Launch {
+                id: id.clone(),
+                key,
+                scheduler: self.inner.scheduler.clone(),
+                subscribers: self.inner.subscribers.clone(),
+                journal: self.inner.journal.clone(),
+                owner: self.inner.owner.clone(),
+                replay,
+            },
             req,
-            self.inner.scheduler.clone(),
-            self.inner.subscribers.clone(),
             done_tx,
-        )?;
+        );
+        let started = match started {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(j) = &self.inner.journal {
+                    j.set_state(
+                        &id,
+                        odw_protocol::RunState::Failed,
+                        Some(&e.to_string()),
+                        None,
+                    );
+                }
+                return Err(e);
+            }
+        };
         self.inner.runs.lock().unwrap().insert(
             id.clone(),
             LiveRun {
@@ -124,6 +247,11 @@ impl Engine {
             },
         );
         Ok(id)
+    }
+
+    /// The journal, when this engine has one.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.inner.journal.as_ref()
     }
 
     /// Cancels a live run. False when the run is unknown or already finished.
@@ -163,18 +291,60 @@ impl Engine {
         }
     }
 
-    /// The result of a finished run this engine executed.
+    /// The result of a finished run: one this engine executed, else one from the journal.
     pub fn result(&self, id: &RunId) -> Option<RunResult> {
-        self.inner
+        let live = self
+            .inner
             .runs
             .lock()
             .unwrap()
             .get(id)
-            .and_then(|r| r.done.borrow().clone())
+            .and_then(|r| r.done.borrow().clone());
+        if live.is_some() {
+            return live;
+        }
+        let row = self.inner.journal.as_ref()?.load_run(id).ok()??;
+        Some(RunResult {
+            run_id: row.run_id.clone(),
+            state: row.state,
+            result: row.result.unwrap_or(serde_json::Value::Null),
+            error: row.error,
+            usage: row.usage,
+            failures: vec![],
+            result_path: Some(
+                row.cwd
+                    .join(".odw/runs")
+                    .join(&row.run_id.0)
+                    .join("result.md")
+                    .display()
+                    .to_string(),
+            ),
+            estimate: None,
+        })
     }
 
-    /// Recent runs, newest first. (Runs of this process only until the journal is wired in.)
+    /// Recent runs, newest first: from the journal, else the runs of this process.
     pub fn runs(&self, limit: usize) -> Vec<odw_protocol::lsp::RunSummary> {
+        if let Some(j) = &self.inner.journal {
+            match j.list_runs(limit) {
+                Ok(rows) => {
+                    return rows
+                        .into_iter()
+                        .map(|r| odw_protocol::lsp::RunSummary {
+                            run_id: r.run_id,
+                            state: r.state,
+                            script: r.script_path.display().to_string(),
+                            started_at: r.created_ms,
+                            finished_at: r.finished_ms,
+                            agents: r.usage.agents,
+                            tokens: r.usage.tokens_in + r.usage.tokens_out,
+                            cost_usd: r.usage.cost_usd,
+                        })
+                        .collect();
+                }
+                Err(e) => tracing::warn!("cannot list runs from the journal: {e}"),
+            }
+        }
         let runs = self.inner.runs.lock().unwrap();
         let mut out: Vec<_> = runs
             .iter()
@@ -200,14 +370,6 @@ impl Engine {
         out.sort_by(|a, b| b.run_id.cmp(&a.run_id));
         out.truncate(limit);
         out
-    }
-
-    /// Resumes an unfinished run from the journal: finished calls replay, the rest run live.
-    pub fn resume(&self, id: &RunId, budget: Option<Budget>) -> Result<RunId, StartError> {
-        let _ = budget;
-        Err(StartError::Invalid(format!(
-            "cannot resume {id}: this build has no run journal yet"
-        )))
     }
 
     /// The most requests that were in flight at once.

@@ -1,13 +1,15 @@
 //! The life of one run: prepare the script, check routes and keys, run it on a thread of its
 //! own, and settle exactly one terminal state with everything finished kept.
 
-use super::events::{Emitter, Subscribers};
-use super::host::{RunHost, RunShared};
+use super::events::{Emitter, Sink, Subscribers};
+use super::host::{Parts, RunHost, RunShared};
 use super::{RunRequest, StartError};
 use crate::check::{self, Dialect};
+use crate::journal::{CachedCall, CallKey, Checkpoint, Journal, NondetValue, Owner};
 use crate::sandbox::{self, Limits, ScriptError, ScriptErrorKind};
 use crate::scheduler::Scheduler;
-use odw_protocol::{AgentErrorCode, EventKind, RunId, RunResult, RunState};
+use odw_protocol::{AgentErrorCode, EventKind, RunEvent, RunId, RunResult, RunState, Usage};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +18,32 @@ use tokio_util::sync::CancellationToken;
 
 pub(super) type CancelFn = Box<dyn Fn() + Send + Sync>;
 
+/// What the engine hands a run besides the request.
+pub(super) struct Launch {
+    pub id: RunId,
+    pub key: u64,
+    pub scheduler: Scheduler,
+    pub subscribers: Subscribers,
+    pub journal: Option<Journal>,
+    pub owner: Owner,
+    pub replay: Option<Replay>,
+}
+
+/// What a resumed run replays from the journal.
+pub(super) struct Replay {
+    pub cached: HashMap<CallKey, CachedCall>,
+    pub nondet: Vec<(String, NondetValue)>,
+    pub prior: Usage,
+    pub first_seq: u64,
+}
+
+/// How often a live run tells the journal it is still alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// Starts the run's driver task; returns the function that cancels it.
 pub(super) fn start(
-    id: RunId,
-    key: u64,
+    launch: Launch,
     req: RunRequest,
-    scheduler: Scheduler,
-    subscribers: Subscribers,
     done: watch::Sender<Option<RunResult>>,
 ) -> Result<CancelFn, StartError> {
     if !req.cwd.is_dir() {
@@ -33,15 +54,36 @@ pub(super) fn start(
     }
     let cancel = CancellationToken::new();
     let (waker, inbox) = sandbox::channel();
-    let emitter = Emitter::new(id.clone(), subscribers, None, 0);
+    let sink: Option<Sink> = launch.journal.clone().map(|j| {
+        let sink: Sink = Arc::new(move |e: &RunEvent| {
+            j.append_event(e);
+            if let EventKind::Checkpoint { name, data } = &e.kind {
+                j.add_checkpoint(Checkpoint {
+                    run_id: e.run_id.clone(),
+                    seq: e.seq,
+                    name: name.clone(),
+                    data: data.clone(),
+                    time_ms: e.time_ms,
+                });
+            }
+        });
+        sink
+    });
+    let first_seq = launch.replay.as_ref().map_or(0, |r| r.first_seq);
+    let emitter = Emitter::new(launch.id.clone(), launch.subscribers, sink, first_seq);
+    let resumed = launch.replay.is_some();
     let shared = Arc::new(RunShared::new(
-        id,
-        key,
         &req,
-        scheduler,
-        emitter,
-        cancel.clone(),
-        tokio::runtime::Handle::current(),
+        Parts {
+            id: launch.id,
+            key: launch.key,
+            scheduler: launch.scheduler,
+            emitter,
+            cancel: cancel.clone(),
+            io: tokio::runtime::Handle::current(),
+            journal: launch.journal,
+            replay: launch.replay,
+        },
     ));
     let cancel_fn: CancelFn = {
         let cancel = cancel.clone();
@@ -50,7 +92,7 @@ pub(super) fn start(
             waker.cancel();
         })
     };
-    tokio::spawn(drive(shared, req, inbox, done));
+    tokio::spawn(drive(shared, req, inbox, done, launch.owner, resumed));
     Ok(cancel_fn)
 }
 
@@ -59,7 +101,18 @@ async fn drive(
     req: RunRequest,
     inbox: sandbox::Inbox,
     done: watch::Sender<Option<RunResult>>,
+    owner: Owner,
+    resumed: bool,
 ) {
+    let heartbeat = shared.journal().map(|j| {
+        let (j, id, owner) = (j.clone(), shared.id.clone(), owner.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                j.heartbeat(&id, &owner);
+            }
+        })
+    });
     let filename = req
         .script_path
         .as_deref()
@@ -79,13 +132,16 @@ async fn drive(
                 dialect: "unknown".into(),
                 name: None,
                 phases: vec![],
-                resumed: false,
+                resumed,
                 dry_run: req.dry_run,
             });
             let rendered = check::render_human(&shown_path, &req.script_text, &diags);
             Err(ScriptError {
                 code: None,
-                message: format!("the script has errors and did not run:\n{}", rendered.trim_end()),
+                message: format!(
+                    "the script has errors and did not run:\n{}",
+                    rendered.trim_end()
+                ),
                 stack: None,
                 kind: ScriptErrorKind::Thrown,
             })
@@ -105,7 +161,7 @@ async fn drive(
                             .collect()
                     })
                     .unwrap_or_default(),
-                resumed: false,
+                resumed,
                 dry_run: req.dry_run,
             });
             match preflight(&req) {
@@ -127,12 +183,31 @@ async fn drive(
             }
         }
     };
+    shared.drain().await;
     let result = settle(&shared, outcome, &req.cwd);
     shared.emit(EventKind::RunFinished {
         state: result.state,
         error: result.error.clone(),
         usage: result.usage.clone(),
     });
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    if let Some(j) = shared.journal() {
+        j.update_usage(&shared.id, &result.usage);
+        j.set_state(
+            &shared.id,
+            result.state,
+            result.error.as_deref(),
+            Some(&result.result),
+        );
+        if let Err(e) = j.flush_async().await {
+            tracing::error!(
+                "the journal could not record the end of run {}: {e}",
+                shared.id
+            );
+        }
+    }
     let _ = done.send(Some(result));
 }
 
@@ -189,9 +264,17 @@ fn preflight(req: &RunRequest) -> Result<(), String> {
         .iter()
         .any(|p| text.contains(p))
     {
-        models.push(super::agent::model_id(None, req.model.as_deref(), &req.config));
+        models.push(super::agent::model_id(
+            None,
+            req.model.as_deref(),
+            &req.config,
+        ));
     }
-    models.extend(literal_models(text).into_iter().map(|m| req.config.resolve_alias(&m).to_string()));
+    models.extend(
+        literal_models(text)
+            .into_iter()
+            .map(|m| req.config.resolve_alias(&m).to_string()),
+    );
     models.dedup();
     for m in models {
         super::agent::route_for(&m, &req.config, false).map_err(|e| e.to_string())?;
@@ -294,7 +377,10 @@ fn write_result_file(cwd: &Path, r: &RunResult) -> std::io::Result<String> {
     if !r.failures.is_empty() {
         text.push_str(&format!("\n## {} failed call(s)\n", r.failures.len()));
         for f in &r.failures {
-            text.push_str(&format!("- #{} {} — {}: {}\n", f.call, f.label, f.code, f.message));
+            text.push_str(&format!(
+                "- #{} {} — {}: {}\n",
+                f.call, f.label, f.code, f.message
+            ));
         }
     }
     std::fs::write(&path, text)?;

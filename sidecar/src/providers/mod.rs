@@ -134,6 +134,9 @@ pub async fn send(
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+        // A redirect to another host would carry `x-api-key` along (reqwest strips only
+        // `Authorization`); model APIs do not redirect, so follow none.
+        .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(1024)
         .tcp_nodelay(true)
         .build()

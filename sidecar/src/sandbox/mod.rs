@@ -317,10 +317,7 @@ pub fn run(
                     if let Some(kind) = *stop.borrow() {
                         return Err(limit_error(kind, limits));
                     }
-                    let msg = job
-                        .0
-                        .with(|ctx| format!("{:?}", ctx.catch()))
-                        .to_string();
+                    let msg = job.0.with(|ctx| format!("{:?}", ctx.catch())).to_string();
                     return Err(ScriptError::new(
                         ScriptErrorKind::Internal,
                         format!("a promise job failed: {msg}"),

@@ -70,7 +70,9 @@ impl Resolver for DenyImports {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
-        Err(rquickjs::Error::new_resolving_message(base, name, NO_IMPORTS))
+        Err(rquickjs::Error::new_resolving_message(
+            base, name, NO_IMPORTS,
+        ))
     }
 }
 

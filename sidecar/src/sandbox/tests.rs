@@ -165,13 +165,22 @@ fn loop_stops_on_condition_and_throws_past_max() {
         vec![],
         Limits::default(),
     );
-    assert!(r.unwrap_err().message.contains("exceeded maxIterations (5)"));
+    assert!(
+        r.unwrap_err()
+            .message
+            .contains("exceeded maxIterations (5)")
+    );
 }
 
 #[test]
 fn verify_filters_rejected_items_by_quorum() {
-    let reject_b = Ok(r#"{"approved":false,"confidence":0.9,"critique":"b is wrong","rejectedItems":[1]}"#.to_string());
-    let reject_b2 = Ok(r#"{"approved":false,"confidence":0.8,"critique":"b","rejectedItems":["b"]}"#.to_string());
+    let reject_b = Ok(
+        r#"{"approved":false,"confidence":0.9,"critique":"b is wrong","rejectedItems":[1]}"#
+            .to_string(),
+    );
+    let reject_b2 = Ok(
+        r#"{"approved":false,"confidence":0.8,"critique":"b","rejectedItems":["b"]}"#.to_string(),
+    );
     let approve = Ok(r#"{"approved":true,"confidence":0.9}"#.to_string());
     let (r, _) = run_with(
         "async function execute(){ return verify({target: ['a','b','c'], critics: ['x','y','z'], consensusThreshold: 2}); }",
@@ -228,7 +237,10 @@ fn imports_require_and_io_globals_are_absent() {
         Limits::default(),
     );
     let v: serde_json::Value = serde_json::from_str(&r.unwrap()).unwrap();
-    assert!(v.as_array().unwrap().iter().all(|t| t == "undefined"), "{v}");
+    assert!(
+        v.as_array().unwrap().iter().all(|t| t == "undefined"),
+        "{v}"
+    );
     let (r, _) = run_with(
         "async function execute(){ return await import('fs'); }",
         Dialect::Execute,
@@ -249,7 +261,10 @@ fn runtime_errors_carry_the_stack_with_line_numbers() {
     let e = r.unwrap_err();
     assert!(e.message.starts_with("TypeError"), "{e}");
     assert!(
-        e.stack.as_deref().unwrap_or("").contains("test.workflow.js:3"),
+        e.stack
+            .as_deref()
+            .unwrap_or("")
+            .contains("test.workflow.js:3"),
         "{e:?}"
     );
 }
@@ -267,7 +282,10 @@ fn console_and_log_go_to_the_host_and_time_is_the_hosts() {
         v,
         serde_json::json!([1700000000000i64, 1700000000000i64, 0.25, 100, 100])
     );
-    assert!(log.iter().any(|l| l == r#"log {"message":"a {\"b\":1}","level":"info"}"#));
+    assert!(
+        log.iter()
+            .any(|l| l == r#"log {"message":"a {\"b\":1}","level":"info"}"#)
+    );
     assert!(log.iter().any(|l| l.starts_with("phase ")));
 }
 

@@ -40,7 +40,12 @@ mod tests {
             Some(Duration::from_secs(3)),
         );
         assert_eq!(d, Duration::from_secs(3));
-        let d = delay(0, Duration::ZERO, Duration::ZERO, Some(Duration::from_secs(9999)));
+        let d = delay(
+            0,
+            Duration::ZERO,
+            Duration::ZERO,
+            Some(Duration::from_secs(9999)),
+        );
         assert_eq!(d, CEILING);
     }
 }

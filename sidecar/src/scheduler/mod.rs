@@ -204,8 +204,12 @@ impl Scheduler {
                 Attempt::Fatal(f) => return Err(f),
                 Attempt::Provider(e) if e.kind.is_transient() && retries_left > 0 => {
                     retries_left -= 1;
-                    let delay =
-                        backoff::delay(retry_no, spec.backoff_base, spec.backoff_max, e.retry_after);
+                    let delay = backoff::delay(
+                        retry_no,
+                        spec.backoff_base,
+                        spec.backoff_max,
+                        e.retry_after,
+                    );
                     retry_no += 1;
                     obs.event(EventKind::AgentRetrying {
                         call: spec.call,
@@ -251,7 +255,9 @@ impl Scheduler {
         };
         let reservation = budget
             .reserve(worst.input + worst.output, pricing::cost(price, worst))
-            .map_err(|e| Attempt::Fatal(acc.fail(AgentErrorCode::BudgetExhausted, e.to_string())))?;
+            .map_err(|e| {
+                Attempt::Fatal(acc.fail(AgentErrorCode::BudgetExhausted, e.to_string()))
+            })?;
         let permit = tokio::select! {
             p = self.slots.acquire(spec.run, spec.run_cap) => p,
             _ = cancel.cancelled() => {
@@ -284,7 +290,21 @@ impl Scheduler {
             }
         };
         drop(permit);
-        let used = result.as_ref().map(|r| r.usage).unwrap_or_default();
+        let used = match &result {
+            // A provider that reports no usage (some local servers) is estimated, so budgets
+            // still hold.
+            Ok(r) if r.usage == TokenUsage::default() && !r.text.is_empty() => TokenUsage {
+                input: req
+                    .messages
+                    .iter()
+                    .map(|m| simulated::estimate_tokens(&m.content))
+                    .sum::<u64>()
+                    + req.system.as_deref().map_or(0, simulated::estimate_tokens),
+                output: simulated::estimate_tokens(&r.text),
+            },
+            Ok(r) => r.usage,
+            Err(_) => TokenUsage::default(),
+        };
         let cost = pricing::cost(price, used);
         acc.usage.input += used.input;
         acc.usage.output += used.output;

@@ -1,0 +1,256 @@
+//! `odw resume`, `odw runs` and `odw show`: the journal's face in the shell.
+
+use super::run::{drive, finish, runtime};
+use crate::config::Env;
+use crate::engine::EngineOptions;
+use crate::journal::Journal;
+use odw_protocol::{Budget, RunId};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct ResumeArgs {
+    /// The run to resume (see `odw runs`).
+    pub run_id: String,
+    /// A new cap on the run's total spend in US dollars (a top-up).
+    #[arg(long, value_name = "X")]
+    pub budget_usd: Option<f64>,
+    /// A new cap on the run's total tokens.
+    #[arg(long, value_name = "N")]
+    pub budget_tokens: Option<u64>,
+    /// Requests in flight at once (default from [limits] concurrency).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Print one JSON object with the outcome.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The run journal (default: .odw/odw.db here; also ODW_DB).
+    #[arg(long, value_name = "PATH", env = "ODW_DB")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// Print JSON (an array of run summaries).
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many runs, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long, value_name = "PATH", env = "ODW_DB")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    pub run_id: String,
+    /// Print JSON: the run, its calls, checkpoints and result.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_name = "PATH", env = "ODW_DB")]
+    pub db: Option<PathBuf>,
+}
+
+fn open(db: Option<&Path>) -> Result<Journal, String> {
+    let here = std::env::current_dir().map_err(|e| e.to_string())?;
+    let path = db
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.join(".odw/odw.db"));
+    if !path.exists() {
+        return Err(format!(
+            "no run journal at {}: run odw from the workspace where the runs were started, or pass --db",
+            path.display()
+        ));
+    }
+    let j = super::journal::open(&here, Some(&path)).map_err(|e| e.to_string())?;
+    // A run whose process died shows as interrupted, not as running forever.
+    let _ = j.mark_interrupted_runs();
+    Ok(j)
+}
+
+pub fn resume(a: ResumeArgs) -> ExitCode {
+    let journal = match open(a.db.as_deref()) {
+        Ok(j) => j,
+        Err(e) => return super::usage_error(e),
+    };
+    let env = Env::from_process();
+    let concurrency = a.concurrency.unwrap_or(16) as usize;
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return super::usage_error(e),
+    };
+    let id = RunId(a.run_id.clone());
+    let top_up = (a.budget_usd.is_some() || a.budget_tokens.is_some()).then_some(Budget {
+        tokens: a.budget_tokens,
+        usd: a.budget_usd,
+    });
+    let dry = journal
+        .load_run(&id)
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.dry_run);
+    let result = rt.block_on(drive(
+        EngineOptions {
+            concurrency,
+            env,
+            journal: Some(journal),
+        },
+        !a.quiet,
+        |engine| engine.resume(&id, top_up),
+    ));
+    finish(result, a.json, dry)
+}
+
+pub fn list(a: ListArgs) -> ExitCode {
+    let journal = match open(a.db.as_deref()) {
+        Ok(j) => j,
+        Err(e) => return super::usage_error(e),
+    };
+    let rows = match journal.list_runs(a.limit) {
+        Ok(r) => r,
+        Err(e) => return super::usage_error(e),
+    };
+    let summaries: Vec<odw_protocol::lsp::RunSummary> = rows
+        .into_iter()
+        .map(|r| odw_protocol::lsp::RunSummary {
+            run_id: r.run_id,
+            state: r.state,
+            script: r.script_path.display().to_string(),
+            started_at: r.created_ms,
+            finished_at: r.finished_ms,
+            agents: r.usage.agents,
+            tokens: r.usage.tokens_in + r.usage.tokens_out,
+            cost_usd: r.usage.cost_usd,
+        })
+        .collect();
+    if a.json {
+        println!("{}", serde_json::to_string(&summaries).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    if summaries.is_empty() {
+        eprintln!("odw: no runs yet");
+    }
+    for s in summaries {
+        println!(
+            "{}  {:<16} {:>5} agents {:>9} tokens  ${:<8.4} {}",
+            s.run_id, s.state, s.agents, s.tokens, s.cost_usd, s.script
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn show(a: ShowArgs) -> ExitCode {
+    let journal = match open(a.db.as_deref()) {
+        Ok(j) => j,
+        Err(e) => return super::usage_error(e),
+    };
+    let id = RunId(a.run_id.clone());
+    let run = match journal.load_run(&id) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return super::usage_error(format!("run {id} not found: list runs with `odw runs`"));
+        }
+        Err(e) => return super::usage_error(e),
+    };
+    let calls = journal.load_calls(&id).unwrap_or_default();
+    let checkpoints = journal.load_checkpoints(&id).unwrap_or_default();
+    let events = journal.load_events(&id, 0).unwrap_or_default();
+    let phases: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            odw_protocol::EventKind::PhaseStarted { phase } => Some(phase.clone()),
+            _ => None,
+        })
+        .collect();
+    if a.json {
+        let v = serde_json::json!({
+            "runId": run.run_id,
+            "state": run.state,
+            "script": run.script_path,
+            "cwd": run.cwd,
+            "args": run.args,
+            "dialect": run.dialect,
+            "budget": run.budget,
+            "createdAt": run.created_ms,
+            "finishedAt": run.finished_ms,
+            "usage": run.usage,
+            "error": run.error,
+            "result": run.result,
+            "phases": phases,
+            "calls": calls.iter().map(|c| serde_json::json!({
+                "call": c.call_seq, "label": c.label, "phase": c.phase, "model": c.model,
+                "status": c.status.as_str(), "identity": c.identity, "occurrence": c.occurrence,
+                "tokensIn": c.tokens_in, "tokensOut": c.tokens_out, "costUsd": c.cost_usd,
+                "attempts": c.attempts, "errorCode": c.error_code, "error": c.error,
+            })).collect::<Vec<_>>(),
+            "checkpoints": checkpoints.iter().map(|c| serde_json::json!({
+                "seq": c.seq, "name": c.name, "data": c.data, "timeMs": c.time_ms,
+            })).collect::<Vec<_>>(),
+            "events": events.len(),
+        });
+        println!("{v}");
+        return ExitCode::SUCCESS;
+    }
+    println!("run      {}", run.run_id);
+    println!("state    {}", run.state);
+    println!("script   {}", run.script_path.display());
+    println!("cwd      {}", run.cwd.display());
+    println!(
+        "usage    {} agents · {} requests · {} tokens · ${:.4}",
+        run.usage.agents,
+        run.usage.requests,
+        run.usage.tokens_in + run.usage.tokens_out,
+        run.usage.cost_usd
+    );
+    if !phases.is_empty() {
+        println!("phases   {}", phases.join(" → "));
+    }
+    if let Some(e) = &run.error {
+        println!("error    {e}");
+    }
+    if !calls.is_empty() {
+        println!("\ncalls");
+        for c in &calls {
+            println!(
+                "  #{:<4} {:<10} {:<28} {:<20} {:>7} tok  ${:.4}{}",
+                c.call_seq,
+                c.status.as_str(),
+                truncate(&c.label, 28),
+                truncate(&c.model, 20),
+                c.tokens_in + c.tokens_out,
+                c.cost_usd,
+                c.error
+                    .as_deref()
+                    .map(|e| format!("  {}", truncate(e, 60)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if !checkpoints.is_empty() {
+        println!("\ncheckpoints");
+        for c in &checkpoints {
+            println!("  {} {}", c.name, truncate(&c.data.to_string(), 100));
+        }
+    }
+    if let Some(r) = &run.result {
+        println!("\nresult");
+        match r {
+            serde_json::Value::String(s) => println!("{s}"),
+            v => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
