@@ -1,0 +1,212 @@
+//! The schema, its migrations, and how connections are opened.
+//!
+//! Migrations are versioned by `PRAGMA user_version`: `MIGRATIONS[i]` takes the schema from
+//! version `i` to `i + 1`. Append new entries; never edit a released one.
+
+use super::error::JournalError;
+use super::owner::{Owner, holds_run};
+use super::types::{now_ms, to_u64};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a statement waits for another process's write lock before giving up.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// JSON columns are TEXT holding serialized JSON. Tables are STRICT so a wrongly typed write
+/// fails loudly instead of being stored as something else.
+const V1: &str = r#"
+CREATE TABLE runs (
+    run_id        TEXT PRIMARY KEY NOT NULL,
+    script_path   TEXT NOT NULL,
+    script_text   TEXT NOT NULL,
+    dialect       TEXT NOT NULL,
+    args          TEXT NOT NULL,
+    cwd           TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    model_map     TEXT NOT NULL,
+    budget_tokens INTEGER,
+    budget_usd    REAL,
+    dry_run       INTEGER NOT NULL DEFAULT 0,
+    state         TEXT NOT NULL CHECK (state IN
+                    ('running','succeeded','failed','cancelled','budget_exhausted','interrupted')),
+    error         TEXT,
+    result        TEXT,
+    owner         TEXT,
+    heartbeat_ms  INTEGER NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    started_ms    INTEGER NOT NULL,
+    finished_ms   INTEGER,
+    agents        INTEGER NOT NULL DEFAULT 0,
+    requests      INTEGER NOT NULL DEFAULT 0,
+    tokens_in     INTEGER NOT NULL DEFAULT 0,
+    tokens_out    INTEGER NOT NULL DEFAULT 0,
+    cost_usd      REAL NOT NULL DEFAULT 0,
+    cached        INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+-- mark_interrupted_runs looks for running runs; list_runs shows the newest first.
+CREATE INDEX runs_by_state ON runs(state);
+CREATE INDEX runs_by_created ON runs(created_ms);
+
+CREATE TABLE calls (
+    run_id      TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    call_seq    INTEGER NOT NULL,
+    identity    TEXT NOT NULL,
+    occurrence  INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    phase       TEXT,
+    model       TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('running','succeeded','failed')),
+    result      TEXT,
+    error_code  TEXT,
+    error       TEXT,
+    tokens_in   INTEGER NOT NULL DEFAULT 0,
+    tokens_out  INTEGER NOT NULL DEFAULT 0,
+    cost_usd    REAL NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    started_ms  INTEGER,
+    finished_ms INTEGER,
+    PRIMARY KEY (run_id, identity, occurrence)
+) STRICT;
+
+-- WITHOUT ROWID clusters events by (run_id, seq): appends and `load_events` ranges touch
+-- neighbouring pages, and there is no second b-tree to maintain per insert.
+CREATE TABLE events (
+    run_id  TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE checkpoints (
+    run_id  TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT;
+
+-- value is REAL for numbers (Date.now, Math.random) and TEXT for anything else.
+CREATE TABLE nondeterminism (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    value  ANY NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT;
+"#;
+
+/// Every migration in order; the schema version is the number applied.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// Opens the read-write connection, sets the pragmas and brings the schema up to date.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, JournalError> {
+    let conn = Connection::open(path).map_err(|e| JournalError::sqlite(path, e))?;
+    configure(&conn, path)?;
+    // WAL lets readers (our read connection, `odw show` in another process) run during writes.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| with_holder(&conn, JournalError::sqlite(path, e)))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "journal is not in WAL mode");
+    }
+    // NORMAL is durable against a process crash in WAL mode; only a power cut can lose the
+    // latest commits, which costs a repeated call, never a corrupt database.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| JournalError::sqlite(path, e))?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// Opens a connection for reads only (the database must already exist and be migrated).
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, JournalError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| JournalError::sqlite(path, e))?;
+    configure(&conn, path)?;
+    // A read-write handle that refuses writes: a read-only one cannot create the WAL index
+    // files if it happens to be the first connection after a crash.
+    conn.pragma_update(None, "query_only", "ON")
+        .map_err(|e| JournalError::sqlite(path, e))?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), JournalError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| JournalError::sqlite(path, e))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| JournalError::sqlite(path, e))?;
+    // The writer reuses a dozen statements thousands of times per batch.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Applies each missing migration in its own transaction. The version is read inside the
+/// transaction, so two processes opening a fresh journal at once do not both apply it.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), JournalError> {
+    let err = |e| with_holder(conn, JournalError::sqlite(path, e));
+    // The common case, an up-to-date journal, must not wait for another process's write lock.
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if usize::try_from(version) == Ok(MIGRATIONS.len()) {
+        return Ok(());
+    }
+    loop {
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        let Ok(applied) = usize::try_from(version) else {
+            return Err(JournalError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("negative schema version {version}"),
+            });
+        };
+        if applied > MIGRATIONS.len() {
+            return Err(JournalError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        if applied == MIGRATIONS.len() {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[applied]).map_err(err)?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        tracing::debug!(path = %path.display(), version = version + 1, "journal migrated");
+    }
+}
+
+/// Fills in the pid of a live process running a run in this journal, when a lock error has
+/// none: the likely holder of the lock, so the message can name it.
+pub(crate) fn with_holder(conn: &Connection, err: JournalError) -> JournalError {
+    let JournalError::Locked { path, holder: None } = err else {
+        return err;
+    };
+    let now = now_ms();
+    let holder = conn
+        .prepare("SELECT owner, heartbeat_ms FROM runs WHERE state = 'running'")
+        .and_then(|mut st| {
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            Ok(rows
+                .flatten()
+                .filter_map(|(owner, hb)| Some((Owner::from_string(owner?), to_u64(hb))))
+                .filter(|(owner, _)| owner.pid() != Some(std::process::id()))
+                .find(|(owner, hb)| holds_run(Some(owner), *hb, now))
+                .and_then(|(owner, _)| owner.pid()))
+        })
+        .ok()
+        .flatten();
+    JournalError::Locked { path, holder }
+}

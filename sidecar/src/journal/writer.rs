@@ -1,0 +1,301 @@
+//! The single writer thread: it owns the read-write connection, drains every queued write and
+//! commits them in one transaction (group commit).
+//!
+//! While one batch commits, the next one queues up, so the number of transactions adapts to
+//! the load: one per call when calls are rare, one per thousands when they are not. A write
+//! that fails is logged, counted and reported by the next `flush`; it does not abort the batch,
+//! because SQLite rolls back only the failing statement.
+
+use super::error::JournalError;
+use super::owner::Owner;
+use super::schema::with_holder;
+use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue};
+use super::writes::{apply_write, claim, create_run, mark_interrupted, write_usage};
+use futures::channel::oneshot;
+use odw_protocol::{Budget, RunId, RunState, Usage};
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+/// A cap on one transaction, so a flood of writes cannot grow it without bound.
+const MAX_BATCH: usize = 16_384;
+
+/// How many times to try to begin a transaction (each waits the busy timeout) before the batch
+/// is given up as failed.
+const BEGIN_ATTEMPTS: usize = 6;
+
+/// Where the answer to a request goes: a blocked thread or an awaiting task.
+pub(crate) enum Reply<T> {
+    Blocking(SyncSender<T>),
+    Async(oneshot::Sender<T>),
+}
+
+impl<T> Reply<T> {
+    fn send(self, value: T) {
+        // The requester may have given up waiting; then nobody needs the answer.
+        match self {
+            Reply::Blocking(tx) => drop(tx.send(value)),
+            Reply::Async(tx) => drop(tx.send(value)),
+        }
+    }
+}
+
+type Done = Reply<Result<(), JournalError>>;
+
+/// One queued request to the writer.
+pub(crate) enum WriteOp {
+    /// A write that needs no answer.
+    Write(Write),
+    /// Absolute usage totals; coalesced per batch.
+    Usage(RunId, Usage),
+    CreateRun(Box<NewRun>, Done),
+    /// Takes ownership of a run; with `reset`, also makes it `running` again for a resume.
+    Claim {
+        run_id: RunId,
+        owner: Owner,
+        reset: Option<Reset>,
+        reply: Done,
+    },
+    MarkInterrupted(Reply<Result<Vec<RunId>, JournalError>>),
+    /// Answered once everything queued before it is committed.
+    Flush(Done),
+}
+
+/// A fire-and-forget write; a failure is reported by the next flush.
+pub(crate) enum Write {
+    SetState {
+        run_id: RunId,
+        state: RunState,
+        error: Option<String>,
+        result: Option<String>,
+        time_ms: u64,
+    },
+    Event {
+        run_id: RunId,
+        seq: u64,
+        time_ms: u64,
+        kind: &'static str,
+        payload: String,
+    },
+    CallStarted(CallStart),
+    CallFinished(CallEnd),
+    Nondet {
+        run_id: RunId,
+        seq: u64,
+        kind: String,
+        value: NondetValue,
+    },
+    Checkpoint(Checkpoint),
+    Heartbeat(RunId, Owner, u64),
+}
+
+/// What a resume changes besides the owner.
+pub(crate) struct Reset {
+    /// `None` keeps the recorded budget.
+    pub budget: Option<Budget>,
+}
+
+/// An answer to send once the batch's fate is known.
+enum Pending {
+    Done(Done, Result<(), JournalError>),
+    Ids(
+        Reply<Result<Vec<RunId>, JournalError>>,
+        Result<Vec<RunId>, JournalError>,
+    ),
+    Flush(Done),
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    rx: Receiver<WriteOp>,
+    failures: usize,
+    first_failure: Option<String>,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, path: PathBuf, rx: Receiver<WriteOp>) -> Writer {
+        Writer {
+            conn,
+            path,
+            rx,
+            failures: 0,
+            first_failure: None,
+        }
+    }
+
+    /// Runs until every `Journal` handle is gone, then commits what is left and returns.
+    pub(crate) fn run(mut self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            let (ops, started) = (batch.len(), std::time::Instant::now());
+            self.commit(batch);
+            tracing::trace!(ops, elapsed = ?started.elapsed(), "journal batch committed");
+        }
+    }
+
+    fn fail(&mut self, message: String) {
+        tracing::error!(path = %self.path.display(), "journal write failed: {message}");
+        self.failures += 1;
+        self.first_failure.get_or_insert(message);
+    }
+
+    fn commit(&mut self, batch: Vec<WriteOp>) {
+        let mut pending = Vec::new();
+        let mut failed = Vec::new();
+        let outcome = apply_batch(&self.conn, &self.path, batch, &mut pending, &mut failed);
+        for message in failed {
+            self.fail(message);
+        }
+        let error = match outcome {
+            Ok(()) => None,
+            Err(e) => {
+                self.fail(format!("a batch of writes was lost: {e}"));
+                Some(e)
+            }
+        };
+        for p in pending {
+            match p {
+                Pending::Done(reply, result) => reply.send(match &error {
+                    Some(e) => Err(copy_error(e, &self.path)),
+                    None => result,
+                }),
+                Pending::Ids(reply, result) => reply.send(match &error {
+                    Some(e) => Err(copy_error(e, &self.path)),
+                    None => result,
+                }),
+                Pending::Flush(reply) => {
+                    let first = self.first_failure.take();
+                    let count = std::mem::take(&mut self.failures);
+                    reply.send(match first {
+                        Some(first) => Err(JournalError::WriteFailed {
+                            path: self.path.clone(),
+                            count,
+                            first,
+                        }),
+                        None => Ok(()),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the variants callers match on; the rest become a `WriteFailed` with the same message.
+fn copy_error(e: &JournalError, path: &std::path::Path) -> JournalError {
+    match e {
+        JournalError::Locked { path, holder } => JournalError::Locked {
+            path: path.clone(),
+            holder: *holder,
+        },
+        other => JournalError::WriteFailed {
+            path: path.to_path_buf(),
+            count: 1,
+            first: other.to_string(),
+        },
+    }
+}
+
+/// Applies a batch in one transaction. Per-write failures go to `failed`, answers to
+/// `pending`; an `Err` means the transaction itself failed and nothing was written.
+fn apply_batch(
+    conn: &Connection,
+    path: &std::path::Path,
+    batch: Vec<WriteOp>,
+    pending: &mut Vec<Pending>,
+    failed: &mut Vec<String>,
+) -> Result<(), JournalError> {
+    if let Err(e) = begin(conn, path) {
+        // Nothing is written; every request still gets an answer (the error, set by the caller).
+        for op in batch {
+            match op {
+                WriteOp::CreateRun(_, reply) | WriteOp::Claim { reply, .. } => {
+                    pending.push(Pending::Done(reply, Ok(())));
+                }
+                WriteOp::MarkInterrupted(reply) => {
+                    pending.push(Pending::Ids(reply, Ok(Vec::new())))
+                }
+                WriteOp::Flush(reply) => pending.push(Pending::Flush(reply)),
+                WriteOp::Write(_) | WriteOp::Usage(..) => {}
+            }
+        }
+        return Err(e);
+    }
+    // Usage is absolute, so only the last update per run in a batch needs writing.
+    let mut usage: HashMap<RunId, Usage> = HashMap::new();
+    for op in batch {
+        match op {
+            WriteOp::CreateRun(run, reply) => {
+                let result = create_run(conn, &run).map_err(|e| JournalError::sqlite(path, e));
+                let result = result.and_then(|inserted| match inserted {
+                    true => Ok(()),
+                    false => Err(JournalError::RunExists(run.run_id.clone())),
+                });
+                pending.push(Pending::Done(reply, result));
+            }
+            WriteOp::Claim {
+                run_id,
+                owner,
+                reset,
+                reply,
+            } => {
+                let result = claim(conn, path, &run_id, &owner, reset.as_ref());
+                pending.push(Pending::Done(reply, result));
+            }
+            WriteOp::MarkInterrupted(reply) => {
+                let result = mark_interrupted(conn).map_err(|e| JournalError::sqlite(path, e));
+                pending.push(Pending::Ids(reply, result));
+            }
+            WriteOp::Flush(reply) => pending.push(Pending::Flush(reply)),
+            WriteOp::Usage(run_id, u) => {
+                usage.insert(run_id, u);
+            }
+            WriteOp::Write(write) => {
+                if let Err(message) = apply_write(conn, write) {
+                    failed.push(message);
+                }
+            }
+        }
+    }
+    for (run_id, u) in usage {
+        if let Err(e) = write_usage(conn, &run_id, &u) {
+            failed.push(format!("usage of run {run_id}: {e}"));
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Err(with_holder(conn, JournalError::sqlite(path, e)));
+    }
+    Ok(())
+}
+
+/// Begins a transaction that holds the write lock from the start (IMMEDIATE), so a batch never
+/// fails half-way on a lock upgrade. Plain SQL rather than `rusqlite::Transaction` because the
+/// batch outlives any single statement error and commits by hand.
+fn begin(conn: &Connection, path: &std::path::Path) -> Result<(), JournalError> {
+    let mut attempt = 0;
+    loop {
+        // Each attempt already waits out the busy timeout inside SQLite.
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                attempt += 1;
+                let err = with_holder(conn, JournalError::sqlite(path, e));
+                if attempt >= BEGIN_ATTEMPTS || !matches!(err, JournalError::Locked { .. }) {
+                    return Err(err);
+                }
+                tracing::warn!(path = %path.display(), "journal busy, still waiting: {err}");
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The SQL of each write. Runs on the writer thread, inside the batch's transaction.
+
+use super::error::JournalError;
+use super::owner::{Owner, abandoned, holds_run};
+use super::types::{CallEnd, CallOutcome, CallStart, NewRun, NondetValue, now_ms, to_i64, to_u64};
+use super::writer::{Reset, Write};
+use odw_protocol::{RunId, RunState, Usage};
+use rusqlite::types::{ToSql, ToSqlOutput};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+
+impl ToSql for NondetValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            NondetValue::Number(n) => n.to_sql(),
+            NondetValue::Text(s) => s.to_sql(),
+        }
+    }
+}
+
+/// Inserts a new run in state `running`; `false` when the id is taken.
+pub(super) fn create_run(conn: &Connection, run: &NewRun) -> rusqlite::Result<bool> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM runs WHERE run_id = ?1")?
+        .query_row([&run.run_id.0], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    let now = to_i64(now_ms());
+    conn.prepare_cached(
+        "INSERT INTO runs (run_id, script_path, script_text, dialect, args, cwd, config, \
+         model_map, budget_tokens, budget_usd, dry_run, state, owner, heartbeat_ms, created_ms, \
+         started_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'running', ?12, ?13, ?14, ?14)",
+    )?
+    .execute(params![
+        run.run_id.0,
+        run.script_path.to_string_lossy(),
+        run.script_text,
+        run.dialect,
+        run.args.to_string(),
+        run.cwd.to_string_lossy(),
+        run.config.to_string(),
+        run.model_map.to_string(),
+        run.budget.tokens.map(to_i64),
+        run.budget.usd,
+        run.dry_run,
+        run.owner.as_str(),
+        now,
+        to_i64(run.created_ms),
+    ])?;
+    Ok(true)
+}
+
+/// Writes absolute usage totals.
+pub(super) fn write_usage(conn: &Connection, run_id: &RunId, u: &Usage) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET agents = ?2, requests = ?3, tokens_in = ?4, tokens_out = ?5, \
+         cost_usd = ?6, cached = ?7, failed = ?8 WHERE run_id = ?1",
+    )?
+    .execute(params![
+        run_id.0,
+        to_i64(u.agents),
+        to_i64(u.requests),
+        to_i64(u.tokens_in),
+        to_i64(u.tokens_out),
+        u.cost_usd,
+        to_i64(u.cached),
+        to_i64(u.failed),
+    ])?;
+    Ok(())
+}
+
+/// Checks that `owner` may execute the run and records it; with `reset`, also re-opens the
+/// run for a resume. Succeeded runs and runs held by another live process are refused.
+pub(super) fn claim(
+    conn: &Connection,
+    path: &Path,
+    run_id: &RunId,
+    owner: &Owner,
+    reset: Option<&Reset>,
+) -> Result<(), JournalError> {
+    let sql = |e| JournalError::sqlite(path, e);
+    let row = conn
+        .prepare_cached("SELECT state, owner, heartbeat_ms FROM runs WHERE run_id = ?1")
+        .map_err(sql)?
+        .query_row([&run_id.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()
+        .map_err(sql)?;
+    let Some((state, current, heartbeat)) = row else {
+        return Err(JournalError::RunNotFound(run_id.clone()));
+    };
+    let state =
+        RunState::parse(&state).ok_or_else(|| JournalError::bad_data(path, "run state", &state))?;
+    if state == RunState::Succeeded {
+        return Err(JournalError::AlreadySucceeded(run_id.clone()));
+    }
+    let current = current.map(Owner::from_string);
+    let now = now_ms();
+    // Only a `running` run is held: a failed or cancelled run's last owner may well still be
+    // alive (an editor session), and that must not block a resume from elsewhere.
+    if state == RunState::Running
+        && current.as_ref() != Some(owner)
+        && holds_run(current.as_ref(), to_u64(heartbeat), now)
+    {
+        return Err(JournalError::LiveElsewhere {
+            run_id: run_id.clone(),
+            owner: current.map(|o| o.to_string()).unwrap_or_default(),
+        });
+    }
+    let now = to_i64(now);
+    let changed = match reset {
+        None => conn
+            .prepare_cached("UPDATE runs SET owner = ?2, heartbeat_ms = ?3 WHERE run_id = ?1")
+            .and_then(|mut st| st.execute(params![run_id.0, owner.as_str(), now])),
+        Some(reset) => conn
+            .prepare_cached(
+                "UPDATE runs SET state = 'running', error = NULL, result = NULL, \
+                 finished_ms = NULL, owner = ?2, heartbeat_ms = ?3, started_ms = ?3 \
+                 WHERE run_id = ?1",
+            )
+            .and_then(|mut st| st.execute(params![run_id.0, owner.as_str(), now]))
+            .and_then(|n| match &reset.budget {
+                None => Ok(n),
+                Some(b) => conn
+                    .prepare_cached(
+                        "UPDATE runs SET budget_tokens = ?2, budget_usd = ?3 WHERE run_id = ?1",
+                    )
+                    .and_then(|mut st| st.execute(params![run_id.0, b.tokens.map(to_i64), b.usd])),
+            }),
+    };
+    changed.map(|_| ()).map_err(sql)
+}
+
+/// Turns every `running` run whose owner is gone into `interrupted`; returns their ids.
+pub(super) fn mark_interrupted(conn: &Connection) -> rusqlite::Result<Vec<RunId>> {
+    let now = now_ms();
+    let candidates: Vec<(String, Option<String>, i64)> = conn
+        .prepare_cached("SELECT run_id, owner, heartbeat_ms FROM runs WHERE state = 'running'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut marked = Vec::new();
+    for (run_id, owner, heartbeat) in candidates {
+        let owner = owner.map(Owner::from_string);
+        if !abandoned(owner.as_ref(), to_u64(heartbeat), now) {
+            continue;
+        }
+        let who = owner.map_or_else(|| "an unknown process".to_string(), |o| o.to_string());
+        let error = format!(
+            "interrupted: the odw process running it ({who}) stopped; \
+             continue it with `odw resume {run_id}`"
+        );
+        // The last heartbeat is the best estimate of when it stopped.
+        let n = conn
+            .prepare_cached(
+                "UPDATE runs SET state = 'interrupted', error = ?2, finished_ms = heartbeat_ms \
+                 WHERE run_id = ?1 AND state = 'running'",
+            )?
+            .execute(params![run_id, error])?;
+        if n > 0 {
+            marked.push(RunId(run_id));
+        }
+    }
+    Ok(marked)
+}
+
+/// Applies one fire-and-forget write; the error says which write failed.
+pub(super) fn apply_write(conn: &Connection, write: Write) -> Result<(), String> {
+    match write {
+        Write::SetState {
+            run_id,
+            state,
+            error,
+            result,
+            time_ms,
+        } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE runs SET state = ?2, error = ?3, result = ?4, \
+                     finished_ms = CASE WHEN ?2 = 'running' THEN NULL ELSE ?5 END \
+                     WHERE run_id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        run_id.0,
+                        state.as_str(),
+                        error,
+                        result,
+                        to_i64(time_ms)
+                    ])
+                })
+                .map_err(|e| format!("state {state} of run {run_id}: {e}"))?;
+            if n == 0 {
+                return Err(format!("state {state} of run {run_id}: no such run"));
+            }
+            Ok(())
+        }
+        Write::Event {
+            run_id,
+            seq,
+            time_ms,
+            kind,
+            payload,
+        } => conn
+            .prepare_cached(
+                "INSERT INTO events (run_id, seq, time_ms, kind, payload) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    run_id.0,
+                    to_i64(seq),
+                    to_i64(time_ms),
+                    kind,
+                    payload
+                ])
+            })
+            .map(drop)
+            .map_err(|e| format!("event {seq} ({kind}) of run {run_id}: {e}")),
+        Write::CallStarted(c) => call_started(conn, &c)
+            .map_err(|e| format!("start of call {} of run {}: {e}", c.call_seq, c.run_id)),
+        Write::CallFinished(c) => call_finished(conn, &c).map_err(|e| {
+            format!(
+                "end of call {}#{} of run {}: {e}",
+                c.identity, c.occurrence, c.run_id
+            )
+        }),
+        Write::Nondet {
+            run_id,
+            seq,
+            kind,
+            value,
+        } => conn
+            // The first value recorded for a seq wins: a resume that records a replayed value
+            // again changes nothing.
+            .prepare_cached(
+                "INSERT INTO nondeterminism (run_id, seq, kind, value) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (run_id, seq) DO NOTHING",
+            )
+            .and_then(|mut st| st.execute(params![run_id.0, to_i64(seq), kind, value]))
+            .map(drop)
+            .map_err(|e| format!("{kind} value {seq} of run {run_id}: {e}")),
+        Write::Checkpoint(c) => conn
+            .prepare_cached(
+                "INSERT INTO checkpoints (run_id, seq, name, data, time_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    c.run_id.0,
+                    to_i64(c.seq),
+                    c.name,
+                    c.data.to_string(),
+                    to_i64(c.time_ms)
+                ])
+            })
+            .map(drop)
+            .map_err(|e| format!("checkpoint {} of run {}: {e}", c.seq, c.run_id)),
+        // Only the recorded owner's heartbeat counts, so a process that lost the run to a
+        // resume elsewhere cannot keep it looking alive.
+        Write::Heartbeat(run_id, owner, time_ms) => conn
+            .prepare_cached(
+                "UPDATE runs SET heartbeat_ms = ?3 \
+                 WHERE run_id = ?1 AND owner = ?2 AND state = 'running'",
+            )
+            .and_then(|mut st| st.execute(params![run_id.0, owner.as_str(), to_i64(time_ms)]))
+            .map(drop)
+            .map_err(|e| format!("heartbeat of run {run_id}: {e}")),
+    }
+}
+
+/// Records a call as running. A call that already succeeded is left alone: results are
+/// recorded exactly once. Counters describe the latest execution, so they restart at zero.
+fn call_started(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, phase, model, status, \
+         started_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8) \
+         ON CONFLICT (run_id, identity, occurrence) DO UPDATE SET \
+         call_seq = excluded.call_seq, label = excluded.label, phase = excluded.phase, \
+         model = excluded.model, status = 'running', result = NULL, error_code = NULL, \
+         error = NULL, tokens_in = 0, tokens_out = 0, cost_usd = 0, attempts = 0, \
+         started_ms = excluded.started_ms, finished_ms = NULL \
+         WHERE calls.status <> 'succeeded'",
+    )?
+    .execute(params![
+        c.run_id.0,
+        to_i64(c.call_seq),
+        c.identity,
+        c.occurrence,
+        c.label,
+        c.phase,
+        c.model,
+        to_i64(c.started_ms),
+    ])?;
+    Ok(())
+}
+
+/// Records how a call ended. Without a `call_started` row it still inserts one (with empty
+/// label and model) so a result is never lost; a succeeded row is never overwritten.
+fn call_finished(conn: &Connection, c: &CallEnd) -> rusqlite::Result<()> {
+    let (status, result, code, error) = match &c.outcome {
+        CallOutcome::Succeeded { result } => ("succeeded", Some(result.to_string()), None, None),
+        CallOutcome::Failed { code, message } => {
+            ("failed", None, Some(code.as_str()), Some(message.as_str()))
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, model, status, result, \
+         error_code, error, tokens_in, tokens_out, cost_usd, attempts, finished_ms) \
+         VALUES (?1, 0, ?2, ?3, '', '', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT (run_id, identity, occurrence) DO UPDATE SET \
+         status = excluded.status, result = excluded.result, error_code = excluded.error_code, \
+         error = excluded.error, tokens_in = excluded.tokens_in, \
+         tokens_out = excluded.tokens_out, cost_usd = excluded.cost_usd, \
+         attempts = excluded.attempts, finished_ms = excluded.finished_ms \
+         WHERE calls.status <> 'succeeded'",
+    )?
+    .execute(params![
+        c.run_id.0,
+        c.identity,
+        c.occurrence,
+        status,
+        result,
+        code,
+        error,
+        to_i64(c.tokens_in),
+        to_i64(c.tokens_out),
+        c.cost_usd,
+        c.attempts,
+        to_i64(c.finished_ms),
+    ])?;
+    Ok(())
+}
