@@ -467,3 +467,53 @@ fn console_output_never_reaches_stdout() {
     assert_eq!(stdout(&out), "only this\n");
     assert!(stderr(&out).contains("noise"));
 }
+
+#[test]
+fn workflow_runs_a_nested_script_in_the_same_run() {
+    let ws = Ws::new();
+    ws.write(
+        "child.workflow.js",
+        "export const meta = { name: 'child' };\nconst r = await agent(`child got ${args.x}`);\nlet nested = null;\ntry { await workflow('child', {}); } catch (e) { nested = e.message; }\nreturn { r, nested };\n",
+    );
+    let (v, out) = ws.run_json(
+        "async function execute() { const c = await workflow('child', { x: 7 }); const own = await agent('parent'); return { c, own }; }",
+        &[],
+    );
+    assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
+    assert_eq!(v["result"]["c"]["r"], "echo: child got 7");
+    assert!(
+        v["result"]["c"]["nested"]
+            .as_str()
+            .unwrap()
+            .contains("one level"),
+        "{v}"
+    );
+    assert_eq!(v["result"]["own"], "echo: parent");
+    // Both scripts' calls count in the one run.
+    assert_eq!(v["usage"]["agents"], 2);
+    let (v, _) = ws.run_json(
+        "async function execute() { return workflow('missing'); }",
+        &[],
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("no script named missing"),
+        "{v}"
+    );
+}
+
+#[test]
+fn summarize_maps_and_reduces_long_text() {
+    let ws = Ws::new();
+    let (v, out) = ws.run_json(
+        "async function execute() { const short = await summarize('tiny'); const long = await summarize('word '.repeat(6000), { chunkSize: 12000, maxChars: 20000 }); return { short, parts: long.split('\\n').length }; }",
+        &[],
+    );
+    assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
+    assert_eq!(v["result"]["short"], "tiny");
+    // 30,000 characters in chunks of 12,000: three summarizer calls; the echoed summaries are
+    // still longer than maxChars, so one reduce call.
+    assert_eq!(ws.provider.stats().total, 4);
+}

@@ -6,4 +6,4 @@ mod support;
 mod cli_run;
 mod durable;
 mod examples;
-// mod interop; (added when the local-model interop tests land)
+mod interop;

@@ -49,8 +49,21 @@ pub(super) struct RunShared {
     /// How many calls with each identity this execution has made.
     occurrences: Mutex<HashMap<String, u32>>,
     nondet: Mutex<Nondet>,
+    /// Sandbox limits of every script of this run (nested ones too).
+    pub limits: crate::sandbox::Limits,
     /// Agent calls still running (the script may have stopped awaiting them).
     in_flight: tokio::sync::watch::Sender<u64>,
+}
+
+/// The sandbox limits the configuration asks for.
+fn limits_of(config: &Config) -> crate::sandbox::Limits {
+    let l = &config.limits;
+    crate::sandbox::Limits {
+        memory_bytes: (l.memory_mb as usize) << 20,
+        stack_bytes: 1 << 20,
+        cpu_slice: Duration::from_millis(l.cpu_slice_ms.max(10)),
+        wall: Duration::from_secs(l.run_timeout_s.max(1)),
+    }
 }
 
 /// What a run is made of besides its request.
@@ -133,6 +146,7 @@ impl RunShared {
                 diverged: false,
             }),
             in_flight: tokio::sync::watch::channel(0).0,
+            limits: limits_of(&req.config),
         }
     }
 
@@ -472,11 +486,102 @@ impl CallObserver for RunShared {
 /// The sandbox's view of the engine for one run.
 pub(super) struct RunHost {
     shared: std::sync::Arc<RunShared>,
+    /// The `args` this script sees (a nested workflow has its own).
+    args: Value,
+    /// 0 for the run's script, 1 inside `workflow()`.
+    depth: u8,
 }
 
 impl RunHost {
     pub fn new(shared: std::sync::Arc<RunShared>) -> Self {
-        RunHost { shared }
+        let args = shared.args.clone();
+        RunHost {
+            shared,
+            args,
+            depth: 0,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct WorkflowMsg {
+    script: String,
+    #[serde(default)]
+    args: Value,
+}
+
+/// Runs `workflow(nameOrPath, args)`: another script inside this run, on a thread of its own,
+/// sharing the run's budget, concurrency, journal and call identities.
+async fn run_nested(
+    shared: std::sync::Arc<RunShared>,
+    payload: String,
+    depth: u8,
+) -> Result<String, HostError> {
+    if depth >= 1 {
+        return Err(HostError::new(
+            "workflow() nests one level only: a nested workflow cannot start another",
+        ));
+    }
+    let m: WorkflowMsg = parse("workflow", &payload)?;
+    let path = super::nested::find_script(&shared.cwd, &m.script).map_err(HostError::new)?;
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| HostError::new(format!("workflow: cannot read {}: {e}", path.display())))?;
+    let prepared = crate::check::prepare(&source).map_err(|diags| {
+        HostError::new(format!(
+            "workflow: {} has errors:\n{}",
+            path.display(),
+            crate::check::render_human(&path.display().to_string(), &source, &diags).trim_end()
+        ))
+    })?;
+    let script = crate::sandbox::Script {
+        filename: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source,
+        dialect: prepared.dialect,
+        meta_export: prepared.meta_export,
+    };
+    shared.emit(EventKind::Log {
+        level: "info".into(),
+        message: format!("workflow: running {}", path.display()),
+    });
+    let host = RunHost {
+        shared: shared.clone(),
+        args: if m.args.is_null() {
+            serde_json::json!({})
+        } else {
+            m.args
+        },
+        depth: depth + 1,
+    };
+    let (waker, inbox) = crate::sandbox::channel();
+    let limits = shared.limits.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("odw-run-{}-nested", shared.id))
+        .stack_size(16 << 20)
+        .spawn(move || {
+            let _ = tx.send(crate::sandbox::run(&script, Box::new(host), &limits, inbox));
+        })
+        .map_err(|e| HostError::new(format!("workflow: cannot start a thread: {e}")))?;
+    let cancel = shared.cancel.clone();
+    let watcher = tokio::spawn(async move {
+        cancel.cancelled().await;
+        waker.cancel();
+    });
+    let r = rx.await;
+    watcher.abort();
+    match r {
+        Ok(Ok(json)) => Ok(json),
+        Ok(Err(e)) => Err(HostError {
+            code: e.code.clone(),
+            message: format!("workflow {}: {e}", m.script),
+            reported: false,
+        }),
+        Err(_) => Err(HostError::new(
+            "workflow: the nested run ended without a result",
+        )),
     }
 }
 
@@ -537,7 +642,7 @@ impl Host for RunHost {
                 Ok("null".into())
             }
             "budget" => Ok(serde_json::to_string(&s.budget.snapshot()).unwrap_or_default()),
-            "args" => Ok(s.args.to_string()),
+            "args" => Ok(self.args.to_string()),
             "now" => Ok(s
                 .nondet("now", || super::events::now_ms() as f64)
                 .to_string()),
@@ -578,9 +683,15 @@ impl Host for RunHost {
                     done.complete(r);
                 });
             }
-            "workflow" => done.complete(Err(HostError::new(
-                "workflow() is not available in this version of odw yet",
-            ))),
+            "workflow" => {
+                let depth = self.depth;
+                shared.in_flight.send_modify(|n| *n += 1);
+                self.shared.io.spawn(async move {
+                    let r = run_nested(shared.clone(), payload, depth).await;
+                    shared.in_flight.send_modify(|n| *n -= 1);
+                    done.complete(r);
+                });
+            }
             _ => done.complete(Err(HostError::new(format!(
                 "unknown host operation `{op}`"
             )))),

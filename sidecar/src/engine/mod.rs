@@ -6,6 +6,7 @@ pub mod events;
 mod host;
 pub mod identity;
 pub mod ids;
+mod nested;
 mod run;
 
 use crate::config::{Config, Env};

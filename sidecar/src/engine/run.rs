@@ -6,7 +6,7 @@ use super::host::{Parts, RunHost, RunShared};
 use super::{RunRequest, StartError};
 use crate::check::{self, Dialect};
 use crate::journal::{CachedCall, CallKey, Checkpoint, Journal, NondetValue, Owner};
-use crate::sandbox::{self, Limits, ScriptError, ScriptErrorKind};
+use crate::sandbox::{self, ScriptError, ScriptErrorKind};
 use crate::scheduler::Scheduler;
 use odw_protocol::{AgentErrorCode, EventKind, RunEvent, RunId, RunResult, RunState, Usage};
 use std::collections::HashMap;
@@ -218,13 +218,8 @@ async fn execute(
     req: &RunRequest,
     inbox: sandbox::Inbox,
 ) -> Result<String, ScriptError> {
-    let l = &req.config.limits;
-    let limits = Limits {
-        memory_bytes: (l.memory_mb as usize) << 20,
-        stack_bytes: 1 << 20,
-        cpu_slice: Duration::from_millis(l.cpu_slice_ms.max(10)),
-        wall: Duration::from_secs(l.run_timeout_s.max(1)),
-    };
+    let _ = req;
+    let limits = shared.limits.clone();
     let host = RunHost::new(shared.clone());
     let (tx, rx) = oneshot::channel();
     let spawned = std::thread::Builder::new()

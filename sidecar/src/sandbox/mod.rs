@@ -206,6 +206,8 @@ impl std::fmt::Display for ScriptError {
 }
 
 const PRELUDE: &str = include_str!("prelude.js");
+/// Helpers for the planner's topologies (`vote`, `beamSearch`, …), available to every script.
+const TOPOLOGIES: &str = include_str!("topologies.js");
 
 /// Runs `script` to completion on the current thread and returns the JSON text of its result.
 pub fn run(
@@ -268,6 +270,14 @@ pub fn run(
                 ScriptError::new(
                     ScriptErrorKind::Internal,
                     format!("prelude failed: {}", source::caught_text(&e)),
+                )
+            })?;
+        ctx.eval_with_options::<(), _>(TOPOLOGIES, eval_options("odw:topologies.js"))
+            .catch(&ctx)
+            .map_err(|e| {
+                ScriptError::new(
+                    ScriptErrorKind::Internal,
+                    format!("topology helpers failed: {}", source::caught_text(&e)),
                 )
             })?;
         let settle: Function = ctx.globals().get("__odw_settle").map_err(internal)?;

@@ -42,7 +42,11 @@ pub fn error_from_text(text: &str) -> ScriptError {
     let mut lines = text.lines();
     let message = lines.next().unwrap_or("error").to_string();
     let stack: Vec<&str> = lines
-        .filter(|l| !l.trim().is_empty() && !l.contains("odw:prelude.js"))
+        .filter(|l| {
+            !l.trim().is_empty()
+                && !l.contains("odw:prelude.js")
+                && !l.contains("odw:topologies.js")
+        })
         .collect();
     let kind = if message.contains("out of memory") {
         ScriptErrorKind::OutOfMemory

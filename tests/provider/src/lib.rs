@@ -56,7 +56,8 @@
 //! | `[[echo-system]]` | reply with the system prompt |
 //! | `[[key:NAME]]` | count the faults of this request under `NAME` instead of under its prompt text |
 //!
-//! `xN` is optional (default 1). **Faults count per (model, prompt text)** — or per (model,
+//! `xN` is optional (default 1). In a multi-turn request (a schema re-ask) whose last user message
+//! carries no fault directive, the faults (and fault counter) of the first user message apply. **Faults count per (model, prompt text)** — or per (model,
 //! `[[key:NAME]]`) — over every request that reached the fault logic: the first `N` such requests
 //! get the fault, later ones succeed. Several faults in one prompt apply one after another in the
 //! order written: `[[fail:429 x2]] [[badschema x1]]` gives 429, 429, a schema violation, then good

@@ -175,6 +175,9 @@ struct ChatRequest {
     model: String,
     system: Option<String>,
     prompt: String,
+    /// The conversation's first user message: a re-ask's directives and fault counter come
+    /// from it when its own last message carries none.
+    first_user: String,
     chars_in: usize,
     schema: Option<Value>,
     json_mode: bool,
@@ -246,6 +249,7 @@ fn parse_request(wire: Wire, v: &Value) -> Result<ChatRequest, String> {
         .last()
         .cloned()
         .ok_or("messages: no user message")?;
+    let first_user = user_texts.first().cloned().unwrap_or_default();
     let system = if system_parts.is_empty() {
         None
     } else {
@@ -326,6 +330,7 @@ fn parse_request(wire: Wire, v: &Value) -> Result<ChatRequest, String> {
         schema = texts.filter_map(|t| embedded_schema(t)).next();
     }
     Ok(ChatRequest {
+        first_user,
         model,
         system,
         prompt,
@@ -398,7 +403,18 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
             return error_response(s, wire, 400, &msg, None);
         }
     };
-    let directives = Directives::parse(&req.prompt);
+    // Directives live in the prompt; in a multi-turn request (a re-ask) whose last message has
+    // none, the first user message's directives and fault counter apply.
+    let mut directives = Directives::parse(&req.prompt);
+    let mut fault_text = req.prompt.clone();
+    if directives.faults.is_empty() && req.first_user != req.prompt {
+        let first = Directives::parse(&req.first_user);
+        if !first.faults.is_empty() {
+            directives.faults = first.faults;
+            directives.key = directives.key.or(first.key);
+            fault_text = req.first_user.clone();
+        }
+    }
     let key = presented_key(wire, headers);
     let auth_ok = match (&s.opts.require_key, wire) {
         (Some(_), Wire::Ollama) | (None, _) => true,
@@ -416,7 +432,7 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
         }
         *st.by_prompt.entry(req.prompt.clone()).or_insert(0) += 1;
         let fault = if auth_ok {
-            let fault_key = directives.key.clone().unwrap_or_else(|| req.prompt.clone());
+            let fault_key = directives.key.clone().unwrap_or_else(|| fault_text.clone());
             let n = st
                 .fault_counts
                 .entry((req.model.clone(), fault_key))

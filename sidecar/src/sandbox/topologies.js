@@ -1,0 +1,1 @@
+// Topology helpers (vote, beamSearch, …), evaluated right after prelude.js.
