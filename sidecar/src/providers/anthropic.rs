@@ -74,7 +74,11 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
     Ok(ModelReply {
         text,
         usage: TokenUsage {
-            input: count(usage, "input_tokens"),
+            // Prompt tokens served from or written to the cache are billed too, and Anthropic
+            // reports them apart from `input_tokens`.
+            input: count(usage, "input_tokens")
+                + count(usage, "cache_read_input_tokens")
+                + count(usage, "cache_creation_input_tokens"),
             output: count(usage, "output_tokens"),
         },
     })
@@ -109,6 +113,13 @@ mod tests {
             temperature: Some(0.5),
             schema: Some(json!({"type": "object"})),
         }
+    }
+
+    #[test]
+    fn cached_prompt_tokens_count_as_input() {
+        let body = br#"{"content":[{"type":"text","text":"x"}],"usage":{"input_tokens":1,"cache_read_input_tokens":30,"cache_creation_input_tokens":5,"output_tokens":2}}"#;
+        let r = parse_response(&route(None), 200, None, body).unwrap();
+        assert_eq!(r.usage.input, 36);
     }
 
     #[test]
