@@ -1,0 +1,177 @@
+//! odw's benchmark: runs N agents at concurrency C against the loopback provider with latency
+//! L through the real `odw` binary, and reports wall time against the ideal ceil(N/C)·L, the
+//! odw process's CPU time per agent and its peak RSS; then journaling overhead (the same run
+//! with and without the journal) and the time to resume a run that replays 10,000 calls.
+//!
+//!     cargo build --release -p odw -p odw-test-provider
+//!     target/release/odw-bench [--odw target/release/odw] [--quick]
+//!
+//! Figures are ratios against an ideal or a baseline measured in the same run, because the
+//! machine is shared and noisy. Every request goes to 127.0.0.1.
+
+use odw_test_provider::{ProviderOptions, TestProvider};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const FAN_OUT: &str = r#"async function execute(context) {
+  const n = context.args().n;
+  const xs = await parallel(Array.from({ length: n }, (_, i) => () => agent(`bench item ${i}`, { maxTokens: 16 })));
+  let mode = "ok";
+  try { mode = (await context.tools.read_file("mode.txt")).trim(); } catch (e) {}
+  if (mode === "fail") throw new Error("planned failure after the fan-out");
+  return xs.filter(Boolean).length;
+}
+module.exports = { execute };
+"#;
+
+struct Measure {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kb: i64,
+    ok: bool,
+    stdout: String,
+}
+
+fn run(odw: &Path, dir: &Path, args: &[&str]) -> Measure {
+    let started = Instant::now();
+    let child = Command::new(odw)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ODW_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start odw");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout {
+        use std::io::Read;
+        let _ = out.read_to_string(&mut stdout);
+    }
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in for the child we spawned.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = started.elapsed();
+    assert_eq!(rc, pid, "wait4 failed");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Measure {
+        wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_kb: ru.ru_maxrss,
+        ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout,
+    }
+}
+
+fn workspace(provider: &TestProvider, concurrency: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("odw.toml"),
+        format!(
+            "[models]\ndefault = \"bench:m\"\n[providers.bench]\nbase_url = \"{}/v1\"\n[limits]\nconcurrency = {concurrency}\n",
+            provider.base_url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("fan.workflow.js"), FAN_OUT).unwrap();
+    dir
+}
+
+fn main() {
+    let mut odw = PathBuf::from("target/release/odw");
+    let mut quick = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--odw" => odw = PathBuf::from(args.next().expect("--odw PATH")),
+            "--quick" => quick = true,
+            other => panic!("unknown argument {other}; usage: odw-bench [--odw PATH] [--quick]"),
+        }
+    }
+    assert!(odw.exists(), "no odw binary at {} (cargo build --release -p odw)", odw.display());
+    // Runs happen in temp workspaces, so the path must not be relative.
+    let odw = odw.canonicalize().expect("canonical odw path");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let ns: &[usize] = if quick { &[1000] } else { &[1000, 10_000] };
+
+    println!("## Fan-out (release build, loopback provider, journal on)\n");
+    println!("| N | C | L | wall | ideal ceil(N/C)·L | wall / ideal | CPU per agent | peak RSS |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in ns {
+        for &c in &[16usize, 256] {
+            for &l in &[0u64, 50] {
+                let provider = rt.block_on(TestProvider::start(
+                    ProviderOptions::default()
+                        .latency_ms(l)
+                        .record_requests(false),
+                ));
+                let ws = workspace(&provider, c);
+                let nargs = format!("{{\"n\":{n}}}");
+                let m = run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--args", &nargs]);
+                assert!(m.ok, "run failed: {}", m.stdout);
+                let ideal = Duration::from_millis(n.div_ceil(c) as u64 * l);
+                let ratio = if l == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{:.3}×", m.wall.as_secs_f64() / ideal.as_secs_f64())
+                };
+                println!(
+                    "| {n} | {c} | {l} ms | {:.2} s | {:.2} s | {ratio} | {:.0} µs | {:.1} MB |",
+                    m.wall.as_secs_f64(),
+                    ideal.as_secs_f64(),
+                    m.cpu.as_secs_f64() * 1e6 / n as f64,
+                    m.max_rss_kb as f64 / 1024.0
+                );
+            }
+        }
+    }
+
+    let n = if quick { 1000 } else { 10_000 };
+    println!("\n## Journaling overhead (N={n}, C=256, L=0; median of 3 alternating pairs)\n");
+    let provider = rt.block_on(TestProvider::start(ProviderOptions::default().record_requests(false)));
+    let nargs = format!("{{\"n\":{n}}}");
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    for _ in 0..3 {
+        let ws = workspace(&provider, 256);
+        with.push(run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--args", &nargs]).wall);
+        let ws = workspace(&provider, 256);
+        without.push(
+            run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--no-journal", "--args", &nargs]).wall,
+        );
+    }
+    with.sort();
+    without.sort();
+    println!("| journal | wall (median) |\n|---|---:|");
+    println!("| on | {:.2} s |", with[1].as_secs_f64());
+    println!("| off | {:.2} s |", without[1].as_secs_f64());
+    println!("\nratio on/off: {:.3}×", with[1].as_secs_f64() / without[1].as_secs_f64());
+
+    println!("\n## Resume replaying {n} finished calls\n");
+    let ws = workspace(&provider, 256);
+    std::fs::write(ws.path().join("mode.txt"), "fail").unwrap();
+    let first = run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--args", &nargs]);
+    assert!(!first.ok, "the first run should fail on purpose");
+    let v: serde_json::Value = serde_json::from_str(first.stdout.trim()).expect("json");
+    let id = v["runId"].as_str().expect("runId").to_string();
+    std::fs::write(ws.path().join("mode.txt"), "ok").unwrap();
+    let before = provider.stats().total;
+    let m = run(&odw, ws.path(), &["resume", &id, "--json", "--quiet"]);
+    assert!(m.ok, "resume failed: {}", m.stdout);
+    let v: serde_json::Value = serde_json::from_str(m.stdout.trim()).expect("json");
+    println!(
+        "resume wall {:.2} s (whole process: open journal, load {} cached results, re-run the script), CPU {:.2} s, requests sent {}, peak RSS {:.1} MB",
+        m.wall.as_secs_f64(),
+        v["usage"]["cached"],
+        m.cpu.as_secs_f64(),
+        provider.stats().total - before,
+        m.max_rss_kb as f64 / 1024.0
+    );
+}
