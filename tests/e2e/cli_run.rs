@@ -517,3 +517,19 @@ fn summarize_maps_and_reduces_long_text() {
     // still longer than maxChars, so one reduce call.
     assert_eq!(ws.provider.stats().total, 4);
 }
+
+#[test]
+fn the_default_model_needs_no_key_when_every_call_names_its_own() {
+    let ws = Ws::with(ProviderOptions::default(), "");
+    let (v, out) = ws.run_json(
+        "async function execute() { return agent('pinned', { model: 'test:m' }); }",
+        &["--model", "claude-sonnet-4-6"],
+    );
+    assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
+    let (v, _) = ws.run_json(
+        "async function execute() { await agent('pinned', { model: 'test:m' }); return agent('default'); }",
+        &["--model", "claude-sonnet-4-6"],
+    );
+    assert_eq!(v["state"], "failed");
+    assert!(v["error"].as_str().unwrap().contains("ANTHROPIC_API_KEY"));
+}

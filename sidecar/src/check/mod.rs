@@ -7,12 +7,15 @@ mod dialect;
 mod docs;
 mod findings;
 mod globals;
+mod models;
 mod options;
 mod position;
 mod references;
 mod render;
 mod structure;
 mod syntax;
+
+pub use models::{ModelUse, model_use};
 
 use odw_protocol::{Diagnostic, Severity};
 use oxc_allocator::Allocator;

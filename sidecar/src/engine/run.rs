@@ -248,57 +248,31 @@ async fn execute(
     })
 }
 
-/// Fails early, before any agent runs, when a model the script will use has no route or key.
+/// Fails early, before any agent runs, when a model the script will use has no route or key:
+/// the models it names, and the default model when some call relies on it.
 fn preflight(req: &RunRequest) -> Result<(), String> {
     if req.dry_run {
         return Ok(());
     }
-    let text = &req.script_text;
-    let mut models = Vec::new();
-    if ["agent(", "verify(", "summarize("]
-        .iter()
-        .any(|p| text.contains(p))
-    {
+    let uses = check::model_use(&req.script_text);
+    let mut models: Vec<String> = Vec::new();
+    if uses.default {
         models.push(super::agent::model_id(
             None,
             req.model.as_deref(),
             &req.config,
         ));
     }
-    models.extend(
-        literal_models(text)
-            .into_iter()
-            .map(|m| req.config.resolve_alias(&m).to_string()),
-    );
-    models.dedup();
+    for m in uses.literals {
+        let id = req.config.resolve_alias(&m).to_string();
+        if !models.contains(&id) {
+            models.push(id);
+        }
+    }
     for m in models {
         super::agent::route_for(&m, &req.config, false).map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// `model: "…"` literals in the script text.
-fn literal_models(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("model") {
-        rest = &rest[i + 5..];
-        let t = rest.trim_start();
-        let Some(t) = t.strip_prefix(':') else {
-            continue;
-        };
-        let t = t.trim_start();
-        let Some(q) = t.chars().next().filter(|c| *c == '"' || *c == '\'') else {
-            continue;
-        };
-        if let Some(end) = t[1..].find(q) {
-            let m = &t[1..1 + end];
-            if !m.is_empty() && !m.contains(char::is_whitespace) && !out.iter().any(|x| x == m) {
-                out.push(m.to_string());
-            }
-        }
-    }
-    out
 }
 
 /// Turns the script's outcome into the run's one terminal state and writes the readable result.
@@ -385,15 +359,4 @@ fn write_result_file(cwd: &Path, r: &RunResult) -> std::io::Result<String> {
 #[allow(dead_code)]
 fn _dialect_is_used(d: Dialect) -> &'static str {
     d.as_str()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn finds_model_literals() {
-        let m = super::literal_models(
-            "agent('x', {model: 'ollama:llama3'}); agent({ model : \"gpt-5\" }); const model = 3;",
-        );
-        assert_eq!(m, vec!["ollama:llama3", "gpt-5"]);
-    }
 }
