@@ -199,7 +199,16 @@ fn print_result(r: &RunResult, json: bool, dry_run: bool) {
         serde_json::Value::Null if r.state != RunState::Succeeded => {}
         v => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
     }
+    if !r.failures.is_empty() {
+        eprintln!("odw: {} call(s) failed:", r.failures.len());
+        for f in &r.failures {
+            eprintln!("  #{} {} — {}: {}", f.call, f.label, f.code, f.message);
+        }
+    }
     if let Some(e) = &r.error {
         eprintln!("odw: run {} {}: {e}", r.run_id, r.state);
+    }
+    if let Some(p) = &r.result_path {
+        eprintln!("odw: result written to {p}");
     }
 }

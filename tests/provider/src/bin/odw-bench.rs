@@ -90,7 +90,11 @@ fn main() {
             other => panic!("unknown argument {other}; usage: odw-bench [--odw PATH] [--quick]"),
         }
     }
-    assert!(odw.exists(), "no odw binary at {} (cargo build --release -p odw)", odw.display());
+    assert!(
+        odw.exists(),
+        "no odw binary at {} (cargo build --release -p odw)",
+        odw.display()
+    );
     // Runs happen in temp workspaces, so the path must not be relative.
     let odw = odw.canonicalize().expect("canonical odw path");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -114,7 +118,18 @@ fn main() {
                 ));
                 let ws = workspace(&provider, c);
                 let nargs = format!("{{\"n\":{n}}}");
-                let m = run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--args", &nargs]);
+                let m = run(
+                    &odw,
+                    ws.path(),
+                    &[
+                        "run",
+                        "fan.workflow.js",
+                        "--json",
+                        "--quiet",
+                        "--args",
+                        &nargs,
+                    ],
+                );
                 assert!(m.ok, "run failed: {}", m.stdout);
                 let ideal = Duration::from_millis(n.div_ceil(c) as u64 * l);
                 let ratio = if l == 0 {
@@ -135,16 +150,45 @@ fn main() {
 
     let n = if quick { 1000 } else { 10_000 };
     println!("\n## Journaling overhead (N={n}, C=256, L=0; median of 3 alternating pairs)\n");
-    let provider = rt.block_on(TestProvider::start(ProviderOptions::default().record_requests(false)));
+    let provider = rt.block_on(TestProvider::start(
+        ProviderOptions::default().record_requests(false),
+    ));
     let nargs = format!("{{\"n\":{n}}}");
     let mut with = Vec::new();
     let mut without = Vec::new();
     for _ in 0..3 {
         let ws = workspace(&provider, 256);
-        with.push(run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--args", &nargs]).wall);
+        with.push(
+            run(
+                &odw,
+                ws.path(),
+                &[
+                    "run",
+                    "fan.workflow.js",
+                    "--json",
+                    "--quiet",
+                    "--args",
+                    &nargs,
+                ],
+            )
+            .wall,
+        );
         let ws = workspace(&provider, 256);
         without.push(
-            run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--no-journal", "--args", &nargs]).wall,
+            run(
+                &odw,
+                ws.path(),
+                &[
+                    "run",
+                    "fan.workflow.js",
+                    "--json",
+                    "--quiet",
+                    "--no-journal",
+                    "--args",
+                    &nargs,
+                ],
+            )
+            .wall,
         );
     }
     with.sort();
@@ -152,12 +196,26 @@ fn main() {
     println!("| journal | wall (median) |\n|---|---:|");
     println!("| on | {:.2} s |", with[1].as_secs_f64());
     println!("| off | {:.2} s |", without[1].as_secs_f64());
-    println!("\nratio on/off: {:.3}×", with[1].as_secs_f64() / without[1].as_secs_f64());
+    println!(
+        "\nratio on/off: {:.3}×",
+        with[1].as_secs_f64() / without[1].as_secs_f64()
+    );
 
     println!("\n## Resume replaying {n} finished calls\n");
     let ws = workspace(&provider, 256);
     std::fs::write(ws.path().join("mode.txt"), "fail").unwrap();
-    let first = run(&odw, ws.path(), &["run", "fan.workflow.js", "--json", "--quiet", "--args", &nargs]);
+    let first = run(
+        &odw,
+        ws.path(),
+        &[
+            "run",
+            "fan.workflow.js",
+            "--json",
+            "--quiet",
+            "--args",
+            &nargs,
+        ],
+    );
     assert!(!first.ok, "the first run should fail on purpose");
     let v: serde_json::Value = serde_json::from_str(first.stdout.trim()).expect("json");
     let id = v["runId"].as_str().expect("runId").to_string();
