@@ -113,19 +113,7 @@ pub fn list(a: ListArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::usage_error(e),
     };
-    let summaries: Vec<odw_protocol::lsp::RunSummary> = rows
-        .into_iter()
-        .map(|r| odw_protocol::lsp::RunSummary {
-            run_id: r.run_id,
-            state: r.state,
-            script: r.script_path.display().to_string(),
-            started_at: r.created_ms,
-            finished_at: r.finished_ms,
-            agents: r.usage.agents,
-            tokens: r.usage.tokens_in + r.usage.tokens_out,
-            cost_usd: r.usage.cost_usd,
-        })
-        .collect();
+    let summaries: Vec<odw_protocol::lsp::RunSummary> = rows.iter().map(|r| r.summary()).collect();
     if a.json {
         println!("{}", serde_json::to_string(&summaries).unwrap_or_default());
         return ExitCode::SUCCESS;

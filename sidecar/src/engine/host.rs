@@ -34,7 +34,7 @@ pub(super) struct RunShared {
     config: Config,
     model: Option<String>,
     args: Value,
-    cwd: PathBuf,
+    pub(super) cwd: PathBuf,
     dry_run: bool,
     run_cap: usize,
     call_seq: AtomicU64,
@@ -485,11 +485,11 @@ impl CallObserver for RunShared {
 
 /// The sandbox's view of the engine for one run.
 pub(super) struct RunHost {
-    shared: std::sync::Arc<RunShared>,
+    pub(super) shared: std::sync::Arc<RunShared>,
     /// The `args` this script sees (a nested workflow has its own).
-    args: Value,
+    pub(super) args: Value,
     /// 0 for the run's script, 1 inside `workflow()`.
-    depth: u8,
+    pub(super) depth: u8,
 }
 
 impl RunHost {
@@ -500,88 +500,6 @@ impl RunHost {
             args,
             depth: 0,
         }
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct WorkflowMsg {
-    script: String,
-    #[serde(default)]
-    args: Value,
-}
-
-/// Runs `workflow(nameOrPath, args)`: another script inside this run, on a thread of its own,
-/// sharing the run's budget, concurrency, journal and call identities.
-async fn run_nested(
-    shared: std::sync::Arc<RunShared>,
-    payload: String,
-    depth: u8,
-) -> Result<String, HostError> {
-    if depth >= 1 {
-        return Err(HostError::new(
-            "workflow() nests one level only: a nested workflow cannot start another",
-        ));
-    }
-    let m: WorkflowMsg = parse("workflow", &payload)?;
-    let path = super::nested::find_script(&shared.cwd, &m.script).map_err(HostError::new)?;
-    let source = std::fs::read_to_string(&path)
-        .map_err(|e| HostError::new(format!("workflow: cannot read {}: {e}", path.display())))?;
-    let prepared = crate::check::prepare(&source).map_err(|diags| {
-        HostError::new(format!(
-            "workflow: {} has errors:\n{}",
-            path.display(),
-            crate::check::render_human(&path.display().to_string(), &source, &diags).trim_end()
-        ))
-    })?;
-    let script = crate::sandbox::Script {
-        filename: path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        source,
-        dialect: prepared.dialect,
-        meta_export: prepared.meta_export,
-    };
-    shared.emit(EventKind::Log {
-        level: "info".into(),
-        message: format!("workflow: running {}", path.display()),
-    });
-    let host = RunHost {
-        shared: shared.clone(),
-        args: if m.args.is_null() {
-            serde_json::json!({})
-        } else {
-            m.args
-        },
-        depth: depth + 1,
-    };
-    let (waker, inbox) = crate::sandbox::channel();
-    let limits = shared.limits.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name(format!("odw-run-{}-nested", shared.id))
-        .stack_size(16 << 20)
-        .spawn(move || {
-            let _ = tx.send(crate::sandbox::run(&script, Box::new(host), &limits, inbox));
-        })
-        .map_err(|e| HostError::new(format!("workflow: cannot start a thread: {e}")))?;
-    let cancel = shared.cancel.clone();
-    let watcher = tokio::spawn(async move {
-        cancel.cancelled().await;
-        waker.cancel();
-    });
-    let r = rx.await;
-    watcher.abort();
-    match r {
-        Ok(Ok(json)) => Ok(json),
-        Ok(Err(e)) => Err(HostError {
-            code: e.code.clone(),
-            message: format!("workflow {}: {e}", m.script),
-            reported: false,
-        }),
-        Err(_) => Err(HostError::new(
-            "workflow: the nested run ended without a result",
-        )),
     }
 }
 
@@ -612,7 +530,10 @@ struct ToolMsg {
     args: Vec<Value>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(op: &str, payload: &str) -> Result<T, HostError> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(
+    op: &str,
+    payload: &str,
+) -> Result<T, HostError> {
     serde_json::from_str(payload)
         .map_err(|e| HostError::new(format!("{op}: invalid arguments: {e}")))
 }
@@ -687,7 +608,7 @@ impl Host for RunHost {
                 let depth = self.depth;
                 shared.in_flight.send_modify(|n| *n += 1);
                 self.shared.io.spawn(async move {
-                    let r = run_nested(shared.clone(), payload, depth).await;
+                    let r = super::nested::run_nested(shared.clone(), payload, depth).await;
                     shared.in_flight.send_modify(|n| *n -= 1);
                     done.complete(r);
                 });

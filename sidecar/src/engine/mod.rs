@@ -329,19 +329,7 @@ impl Engine {
         if let Some(j) = &self.inner.journal {
             match j.list_runs(limit) {
                 Ok(rows) => {
-                    return rows
-                        .into_iter()
-                        .map(|r| odw_protocol::lsp::RunSummary {
-                            run_id: r.run_id,
-                            state: r.state,
-                            script: r.script_path.display().to_string(),
-                            started_at: r.created_ms,
-                            finished_at: r.finished_ms,
-                            agents: r.usage.agents,
-                            tokens: r.usage.tokens_in + r.usage.tokens_out,
-                            cost_usd: r.usage.cost_usd,
-                        })
-                        .collect();
+                    return rows.iter().map(|r| r.summary()).collect();
                 }
                 Err(e) => tracing::warn!("cannot list runs from the journal: {e}"),
             }

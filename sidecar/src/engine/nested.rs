@@ -1,6 +1,12 @@
-//! Finding the script of `workflow(nameOrPath, args)`, confined to the workspace.
+//! `workflow(nameOrPath, args)`: finding the script (confined to the workspace) and running it
+//! inside the calling run.
 
+use super::host::{RunHost, RunShared, parse};
+use crate::sandbox::HostError;
+use odw_protocol::EventKind;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Resolves a name (`audit` → `audit.workflow.js`, `workflows/audit.js`, `.odw/workflows/audit.js`)
 /// or a relative path inside the workspace root.
@@ -46,6 +52,88 @@ pub fn find_script(root: &Path, name_or_path: &str) -> Result<PathBuf, String> {
             .collect::<Vec<_>>()
             .join(", ")
     ))
+}
+
+#[derive(serde::Deserialize)]
+struct WorkflowMsg {
+    script: String,
+    #[serde(default)]
+    args: Value,
+}
+
+/// Runs `workflow(nameOrPath, args)`: another script inside this run, on a thread of its own,
+/// sharing the run's budget, concurrency, journal and call identities.
+pub(super) async fn run_nested(
+    shared: Arc<RunShared>,
+    payload: String,
+    depth: u8,
+) -> Result<String, HostError> {
+    if depth >= 1 {
+        return Err(HostError::new(
+            "workflow() nests one level only: a nested workflow cannot start another",
+        ));
+    }
+    let m: WorkflowMsg = parse("workflow", &payload)?;
+    let path = find_script(&shared.cwd, &m.script).map_err(HostError::new)?;
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| HostError::new(format!("workflow: cannot read {}: {e}", path.display())))?;
+    let prepared = crate::check::prepare(&source).map_err(|diags| {
+        HostError::new(format!(
+            "workflow: {} has errors:\n{}",
+            path.display(),
+            crate::check::render_human(&path.display().to_string(), &source, &diags).trim_end()
+        ))
+    })?;
+    let script = crate::sandbox::Script {
+        filename: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source,
+        dialect: prepared.dialect,
+        meta_export: prepared.meta_export,
+    };
+    shared.emit(EventKind::Log {
+        level: "info".into(),
+        message: format!("workflow: running {}", path.display()),
+    });
+    let host = RunHost {
+        shared: shared.clone(),
+        args: if m.args.is_null() {
+            serde_json::json!({})
+        } else {
+            m.args
+        },
+        depth: depth + 1,
+    };
+    let (waker, inbox) = crate::sandbox::channel();
+    let limits = shared.limits.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("odw-run-{}-nested", shared.id))
+        .stack_size(16 << 20)
+        .spawn(move || {
+            let _ = tx.send(crate::sandbox::run(&script, Box::new(host), &limits, inbox));
+        })
+        .map_err(|e| HostError::new(format!("workflow: cannot start a thread: {e}")))?;
+    let cancel = shared.cancel.clone();
+    let watcher = tokio::spawn(async move {
+        cancel.cancelled().await;
+        waker.cancel();
+    });
+    let r = rx.await;
+    watcher.abort();
+    match r {
+        Ok(Ok(json)) => Ok(json),
+        Ok(Err(e)) => Err(HostError {
+            code: e.code.clone(),
+            message: format!("workflow {}: {e}", m.script),
+            reported: false,
+        }),
+        Err(_) => Err(HostError::new(
+            "workflow: the nested run ended without a result",
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -54,6 +54,22 @@ pub struct RunRow {
     pub usage: Usage,
 }
 
+impl RunRow {
+    /// The one-line view of the run used by `odw runs` and `odw/runs`.
+    pub fn summary(&self) -> odw_protocol::lsp::RunSummary {
+        odw_protocol::lsp::RunSummary {
+            run_id: self.run_id.clone(),
+            state: self.state,
+            script: self.script_path.display().to_string(),
+            started_at: self.created_ms,
+            finished_at: self.finished_ms,
+            agents: self.usage.agents,
+            tokens: self.usage.tokens_in + self.usage.tokens_out,
+            cost_usd: self.usage.cost_usd,
+        }
+    }
+}
+
 /// An `agent()` call that is about to be sent (recorded as `running`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallStart {
