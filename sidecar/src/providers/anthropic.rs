@@ -1,7 +1,7 @@
 //! The anthropic wire format: the Messages API, non-streaming. It has no native schema
 //! parameter here; the caller appends [`super::structured::schema_instruction`] to the prompt.
 
-use super::route::{self, count};
+use super::http::{self, count};
 use super::{ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -19,7 +19,7 @@ pub async fn send(
     if let Some(k) = &route.api_key {
         headers.push(("x-api-key", k.expose(), true));
     }
-    let raw = route::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
+    let raw = http::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
     parse_response(route, raw.status, raw.retry_after, &raw.body)
 }
 
@@ -57,7 +57,7 @@ pub fn parse_response(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<ModelReply, ProviderError> {
-    route::parse_with(route, status, retry_after, body, read_reply)
+    http::parse_with(route, status, retry_after, body, read_reply)
 }
 
 fn read_reply(json: &Value) -> Result<ModelReply, String> {
@@ -88,7 +88,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
 mod tests {
     use super::*;
     use crate::config::Secret;
-    use crate::providers::route::test_http::{http, serve};
+    use crate::providers::http::test_http::{http, serve};
     use crate::providers::{ErrorKind, Message, Wire};
 
     fn route(key: Option<&str>) -> Route {

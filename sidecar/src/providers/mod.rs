@@ -5,6 +5,7 @@
 //! [`ProviderError`]. Routing by model id lives in [`route`].
 
 pub mod anthropic;
+mod http;
 pub mod ollama;
 pub mod openai;
 pub mod route;

@@ -1,6 +1,6 @@
 //! The ollama wire format: `/api/chat`, non-streaming, with the schema as native `format`.
 
-use super::route::{self, count};
+use super::http::{self, count};
 use super::{ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -21,7 +21,7 @@ pub async fn send(
     if let Some(b) = &bearer {
         headers.push(("authorization", b.as_str(), true));
     }
-    let raw = route::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
+    let raw = http::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
     parse_response(route, raw.status, raw.retry_after, &raw.body)
 }
 
@@ -61,7 +61,7 @@ pub fn parse_response(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<ModelReply, ProviderError> {
-    route::parse_with(route, status, retry_after, body, read_reply)
+    http::parse_with(route, status, retry_after, body, read_reply)
 }
 
 fn read_reply(json: &Value) -> Result<ModelReply, String> {
@@ -83,7 +83,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::route::test_http::{http, serve};
+    use crate::providers::http::test_http::{http, serve};
     use crate::providers::{ErrorKind, Message, Wire};
 
     fn route() -> Route {

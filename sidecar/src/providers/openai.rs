@@ -1,7 +1,7 @@
 //! The openai wire format: Chat Completions, non-streaming. Also spoken by most self-hosted
 //! servers (vLLM, llama.cpp, LM Studio) and by gateways, so it reads replies leniently.
 
-use super::route::{self, count};
+use super::http::{self, count};
 use super::{ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -21,7 +21,7 @@ pub async fn send(
     if let Some(b) = &bearer {
         headers.push(("authorization", b.as_str(), true));
     }
-    let raw = route::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
+    let raw = http::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
     parse_response(route, raw.status, raw.retry_after, &raw.body)
 }
 
@@ -75,7 +75,7 @@ pub fn parse_response(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<ModelReply, ProviderError> {
-    route::parse_with(route, status, retry_after, body, read_reply)
+    http::parse_with(route, status, retry_after, body, read_reply)
 }
 
 fn read_reply(json: &Value) -> Result<ModelReply, String> {
@@ -112,7 +112,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
 mod tests {
     use super::*;
     use crate::config::Secret;
-    use crate::providers::route::test_http::{http, serve};
+    use crate::providers::http::test_http::{http, serve};
     use crate::providers::{ErrorKind, Message, Wire};
 
     fn route(model: &str, key: Option<&str>) -> Route {
