@@ -7,3 +7,4 @@ mod cli_run;
 mod durable;
 mod examples;
 mod interop;
+mod plan;

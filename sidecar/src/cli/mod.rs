@@ -3,6 +3,7 @@
 pub mod check;
 mod journal;
 mod logging;
+mod plan;
 mod progress;
 mod run;
 mod runs;
@@ -38,6 +39,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a checked, estimated workflow script for a one-line task (never runs it).
+    Plan(plan::PlanArgs),
+    /// Write a topology's starting script.
+    New(plan::NewArgs),
 }
 
 /// Entry point of the `odw` binary.
@@ -60,6 +65,8 @@ pub fn main() -> ExitCode {
         Command::Runs(args) => runs::list(args),
         Command::Show(args) => runs::show(args),
         Command::Check { files, json } => check::main(&files, json),
+        Command::Plan(args) => plan::main(args),
+        Command::New(args) => plan::new(args),
     }
 }
 

@@ -118,6 +118,7 @@
     let best = null;
     let last = null;
     let stoppedBy = "exhausted";
+    let truncated = false;
     while (frontier.length) {
       if (nodes >= maxNodes) { stoppedBy = "maxNodes"; break; }
       const node = frontier.shift();
@@ -136,7 +137,8 @@
         children = [];
       }
       expansions++;
-      children = (Array.isArray(children) ? children : []).slice(0, maxNodes - nodes);
+      children = Array.isArray(children) ? children : [];
+      if (children.length > maxNodes - nodes) { truncated = true; children = children.slice(0, maxNodes - nodes); }
       nodes += children.length;
       const depth = node.depth + 1;
       const scores = await parallel(children.map((child) => async () => {
@@ -169,6 +171,8 @@
       }, label);
       if (hit) break;
     }
+    // An empty frontier after the node bound cut children short is the bound's doing.
+    if (stoppedBy === "exhausted" && truncated) stoppedBy = "maxNodes";
     const result = {
       best: best ? { node: best.value, score: best.score, depth: best.depth, path: pathOf(best) } : null,
       stoppedBy, nodes, expansions, pruned, backtracks, width, depth: maxDepth, maxNodes,
