@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_run;
+mod clients;
 mod durable;
 mod examples;
 mod interop;
