@@ -192,7 +192,13 @@ pub async fn plan(req: PlanRequest) -> Result<PlanOutcome, PlanError> {
         }),
         draft.script
     );
-    std::fs::write(&path, &text).map_err(|source| PlanError::Write {
+    let write = |path: &Path| -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, &text)
+    };
+    write(&path).map_err(|source| PlanError::Write {
         path: path.clone(),
         source,
     })?;

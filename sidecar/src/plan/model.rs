@@ -177,7 +177,7 @@ pub fn describe_workspace(cwd: &Path) -> String {
             .take(n)
             .map(|(k, c)| {
                 if k.ends_with('/') {
-                    format!("{k} ({c} files)")
+                    format!("{k} ({c} file{})", if c == 1 { "" } else { "s" })
                 } else if c > 1 {
                     format!("{k} ({c})")
                 } else {
@@ -221,5 +221,19 @@ mod tests {
         let m = task_message("audit", Some(Topology::MapReduce), "3 file(s)");
         assert!(!m.contains(Topology::MapReduce.template()));
         assert!(m.contains("3 file(s)"));
+    }
+
+    #[test]
+    fn the_workspace_is_described_by_folder_and_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["src/a.ts", "src/b.ts", "lib/c.py", "README.md"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        assert_eq!(
+            describe_workspace(dir.path()),
+            "4 file(s): src/ (2 files), README.md, lib/ (1 file); by extension: .ts (2), .md, .py"
+        );
     }
 }
