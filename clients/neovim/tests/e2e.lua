@@ -92,7 +92,7 @@ end
 local function open_workflow(file)
   vim.cmd.edit(vim.fs.joinpath(ws, file))
   local buf = vim.api.nvim_get_current_buf()
-  wait(10000, function()
+  wait(30000, function()
     return #vim.lsp.get_clients({ bufnr = buf, name = "odw" }) > 0
   end, "the odw server attached to " .. file)
   return buf
@@ -104,12 +104,14 @@ local scenarios = {}
 
 function scenarios.diagnostics()
   local buf = open_workflow("broken.workflow.js")
-  wait(10000, function()
+  wait(30000, function()
     return #vim.diagnostic.get(buf) > 0
   end, "diagnostics appeared on the broken script")
   local d = vim.diagnostic.get(buf)[1]
   io.stdout:write(("diagnostic: %s:%d: %s\n"):format(d.source or "?", d.lnum + 1, d.message))
   check(d.severity == vim.diagnostic.severity.ERROR, "the first diagnostic is an error")
+  -- JavaScript outside the globs that defines `export const meta` is a workflow too.
+  open_workflow("src/job.js")
   -- A plain JavaScript file gets no odw client.
   vim.cmd.edit(vim.fs.joinpath(ws, "plain.js"))
   vim.wait(300)
@@ -131,13 +133,13 @@ end
 function scenarios.run()
   local script = open_workflow("hello.workflow.js")
   vim.cmd('OdwRun {"name": "Neovim"}')
-  wait(20000, function()
+  wait(30000, function()
     return result_window() ~= nil
   end, "the result opened in a window")
   local win = result_window()
   check(vim.api.nvim_get_current_buf() == script, "the cursor stayed in the script")
   local rbuf = vim.api.nvim_win_get_buf(win)
-  wait(5000, function()
+  wait(15000, function()
     return buffer_text(rbuf):find("greeting Neovim", 1, true) ~= nil
   end, "the result buffer holds the model's answer")
   io.stdout:write("result: " .. buffer_text(rbuf) .. "\n")
@@ -155,10 +157,10 @@ function scenarios.run()
   -- The panel followed the run through odw/runEvent.
   local panel = require("odw.panel")
   local id = panel.newest()
-  wait(2000, function()
+  wait(10000, function()
     return id and panel.runs[id].state == "succeeded"
   end, "the panel saw the run finish")
-  wait(2000, function()
+  wait(10000, function()
     local pbuf = vim.fn.bufnr("odw://runs")
     return pbuf > 0 and buffer_text(pbuf):find("hello.*succeeded.*1/1 agents") ~= nil
   end, "the panel shows the run: hello · succeeded · 1/1 agents")
@@ -171,7 +173,7 @@ function scenarios.run()
     on_choice(items[1])
   end
   vim.cmd("OdwRuns")
-  wait(5000, function()
+  wait(15000, function()
     return listed ~= nil
   end, ":OdwRuns offered the runs")
   check(listed[1]:find(id, 1, true) and listed[1]:find("succeeded", 1, true), ":OdwRuns shows id and state")
@@ -179,7 +181,7 @@ function scenarios.run()
   -- A dry run estimates without calling models.
   vim.api.nvim_set_current_buf(script)
   vim.cmd("OdwDryRun")
-  wait(20000, function()
+  wait(30000, function()
     return note_matching("≈%d+ agents", true) ~= nil
   end, "the dry run's estimate was shown")
 
@@ -199,31 +201,35 @@ function scenarios.cancel()
   open_workflow("slow.workflow.js")
   vim.cmd("OdwRun")
   local panel = require("odw.panel")
-  wait(10000, function()
+  wait(30000, function()
     local id = panel.newest()
     return id and panel.runs[id].queued > 0
   end, "the slow run queued its agent")
   local id = panel.newest()
+  -- What statusline plugins read while the run is live.
+  wait(30000, function()
+    return vim.lsp.status():find("odw: slow", 1, true) ~= nil
+  end, "vim.lsp.status() shows the live run")
   local t0 = vim.uv.hrtime()
   vim.cmd("OdwCancel")
-  wait(10000, function()
+  wait(30000, function()
     return panel.runs[id].state == "cancelled"
   end, "the run ended as cancelled")
-  wait(5000, function()
+  wait(15000, function()
     return note_matching("cancelled") ~= nil
   end, "a cancelled message was shown")
   io.stdout:write(("cancelled after %d ms\n"):format((vim.uv.hrtime() - t0) / 1e6))
 
   -- :OdwResume picks the cancelled run up again (under the same id); cancel it by id.
   vim.cmd("OdwResume")
-  wait(10000, function()
+  wait(30000, function()
     return note_matching("resuming " .. id) ~= nil
   end, ":OdwResume resumed the cancelled run")
-  wait(10000, function()
+  wait(30000, function()
     return panel.runs[id].state == "running" and panel.runs[id].queued > 0
   end, "the resumed run is under way")
   vim.cmd("OdwCancel " .. id)
-  wait(10000, function()
+  wait(30000, function()
     return panel.runs[id].state == "cancelled"
   end, "the resumed run was cancelled by id")
 end

@@ -32,9 +32,6 @@ M.defaults = {
   },
 }
 
--- Lists replace the defaults instead of being merged index by index.
-local lists = { "cmd", "filetypes", "root_markers", "workflow_globs" }
-
 ---@type odw.Options
 M.options = vim.deepcopy(M.defaults)
 
@@ -42,13 +39,8 @@ M.options = vim.deepcopy(M.defaults)
 function M.set(opts)
   opts = opts or {}
   vim.validate("opts", opts, "table")
-  local merged = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
-  for _, key in ipairs(lists) do
-    if opts[key] ~= nil then
-      merged[key] = vim.deepcopy(opts[key])
-    end
-  end
-  M.options = merged
+  -- Lists (cmd, workflow_globs, …) replace the defaults; tables merge.
+  M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
 end
 
 --- initializationOptions for the server: the user's, plus the workflow globs and the opt-in to
