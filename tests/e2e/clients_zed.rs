@@ -125,9 +125,29 @@ fn cargo(args: &[&str]) -> Output {
     out
 }
 
+/// Whether cargo failed only because the crates are not cached and it may not download them.
+fn crates_missing(out: &Output) -> bool {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    !out.status.success()
+        && (stderr.contains("offline mode (--offline)")
+            || stderr.contains("--offline was specified"))
+}
+
+/// Outside CI, missing crates skip the test with a message; on CI (`CI` set) nothing skips.
+fn skip_for_missing_crates(what: &str, out: &Output) -> bool {
+    if crates_missing(out) && std::env::var_os("CI").is_none() {
+        eprintln!(
+            "SKIP: {what}: its crates are not in the cargo cache and tests do not \
+             download; fetch them once with `cargo fetch --manifest-path clients/zed/Cargo.toml`"
+        );
+        return true;
+    }
+    false
+}
+
 fn explain(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let hint = if stderr.contains("offline") || stderr.contains("failed to download") {
+    let hint = if crates_missing(out) {
         "\nhint: the extension's crates are not in the cargo cache; fetch them once with \
          `cargo fetch --manifest-path clients/zed/Cargo.toml`"
     } else {
@@ -143,6 +163,9 @@ fn explain(out: &Output) -> String {
 #[test]
 fn zed_extension_unit_tests_pass_on_the_host() {
     let out = cargo(&["test"]);
+    if skip_for_missing_crates("the Zed extension's host tests", &out) {
+        return;
+    }
     assert!(
         out.status.success(),
         "cargo test (clients/zed) failed: {}",
@@ -172,6 +195,9 @@ fn zed_extension_builds_for_wasm_when_the_target_is_installed() {
         return;
     }
     let out = cargo(&["build", "--release", "--target", TARGET]);
+    if skip_for_missing_crates("the Zed extension's wasm build", &out) {
+        return;
+    }
     assert!(
         out.status.success(),
         "cargo build --target {TARGET} failed: {}",
