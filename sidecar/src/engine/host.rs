@@ -15,10 +15,10 @@ use crate::scheduler::{CallObserver, CallSpec, Scheduler};
 use odw_protocol::run::{Estimate, PhaseEstimate};
 use odw_protocol::{AgentErrorCode, EventKind, Failure, RunId, Usage};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +41,8 @@ pub(super) struct RunShared {
     budget_hit: AtomicBool,
     usage: Mutex<Usage>,
     failures: Mutex<Vec<Failure>>,
-    estimate: Mutex<BTreeMap<String, PhaseEstimate>>,
+    /// Dry runs: the estimate per phase, in the order phases were first seen.
+    estimate: Mutex<Vec<PhaseEstimate>>,
     models_used: Mutex<Vec<String>>,
     journal: Option<Journal>,
     /// Finished calls of earlier executions of this run, by identity and occurrence.
@@ -49,6 +50,8 @@ pub(super) struct RunShared {
     /// How many calls with each identity this execution has made.
     occurrences: Mutex<HashMap<String, u32>>,
     nondet: Mutex<Nondet>,
+    /// Agent calls waiting to become tasks (see [`RunShared::admit`]).
+    admission: Mutex<Admission>,
     /// Sandbox limits of every script of this run (nested ones too).
     pub limits: crate::sandbox::Limits,
     /// Agent calls still running (the script may have stopped awaiting them).
@@ -64,6 +67,15 @@ fn limits_of(config: &Config) -> crate::sandbox::Limits {
         cpu_slice: Duration::from_millis(l.cpu_slice_ms.max(10)),
         wall: Duration::from_secs(l.run_timeout_s.max(1)),
     }
+}
+
+/// A run's agent calls beyond what can use a slot soon wait here as a payload and a completer
+/// (about a hundred bytes) instead of as a spawned task (a few kilobytes each): a fan-out of
+/// 10,000 calls keeps its memory flat.
+#[derive(Default)]
+struct Admission {
+    tasks: usize,
+    waiting: std::collections::VecDeque<(String, Completer)>,
 }
 
 /// What a run is made of besides its request.
@@ -135,7 +147,7 @@ impl RunShared {
             budget_hit: AtomicBool::new(false),
             usage: Mutex::new(usage),
             failures: Mutex::new(Vec::new()),
-            estimate: Mutex::new(BTreeMap::new()),
+            estimate: Mutex::new(Vec::new()),
             models_used: Mutex::new(Vec::new()),
             journal,
             cached,
@@ -146,8 +158,44 @@ impl RunShared {
                 diverged: false,
             }),
             in_flight: tokio::sync::watch::channel(0).0,
+            admission: Mutex::new(Admission::default()),
             limits: limits_of(&req.config),
         }
+    }
+
+    /// Runs an agent call as a task now, or queues it while the run already has enough tasks
+    /// to keep every slot it could get busy.
+    fn admit(self: &Arc<Self>, payload: String, done: Completer) {
+        let limit = (2 * self.scheduler.limit()).max(64);
+        {
+            let mut a = self.admission.lock().unwrap();
+            if a.tasks >= limit {
+                a.waiting.push_back((payload, done));
+                return;
+            }
+            a.tasks += 1;
+        }
+        self.spawn_agent(payload, done);
+    }
+
+    fn spawn_agent(self: &Arc<Self>, payload: String, done: Completer) {
+        let shared = self.clone();
+        self.io.spawn(async move {
+            let r = shared.run_agent(payload).await;
+            shared.in_flight.send_modify(|n| *n -= 1);
+            done.complete(r);
+            let next = {
+                let mut a = shared.admission.lock().unwrap();
+                let next = a.waiting.pop_front();
+                if next.is_none() {
+                    a.tasks -= 1;
+                }
+                next
+            };
+            if let Some((payload, done)) = next {
+                shared.spawn_agent(payload, done);
+            }
+        });
     }
 
     /// Waits until every agent call this run started has ended, so its spend and result are
@@ -216,7 +264,7 @@ impl RunShared {
         if !self.dry_run {
             return None;
         }
-        let phases: Vec<PhaseEstimate> = self.estimate.lock().unwrap().values().cloned().collect();
+        let phases: Vec<PhaseEstimate> = self.estimate.lock().unwrap().clone();
         Some(Estimate {
             agents: phases.iter().map(|p| p.agents).sum(),
             tokens_in: phases.iter().map(|p| p.tokens_in).sum(),
@@ -440,10 +488,17 @@ impl RunShared {
                 if self.dry_run {
                     let phase = opts.phase.clone().unwrap_or_else(|| "(no phase)".into());
                     let mut est = self.estimate.lock().unwrap();
-                    let p = est.entry(phase.clone()).or_insert_with(|| PhaseEstimate {
-                        phase,
-                        ..PhaseEstimate::default()
-                    });
+                    let i = match est.iter().position(|p| p.phase == phase) {
+                        Some(i) => i,
+                        None => {
+                            est.push(PhaseEstimate {
+                                phase,
+                                ..PhaseEstimate::default()
+                            });
+                            est.len() - 1
+                        }
+                    };
+                    let p = &mut est[i];
                     p.agents += 1;
                     p.tokens_in += o.usage.input;
                     p.tokens_out += o.usage.output;
@@ -577,11 +632,7 @@ impl Host for RunHost {
         match op {
             "agent" => {
                 shared.in_flight.send_modify(|n| *n += 1);
-                self.shared.io.spawn(async move {
-                    let r = shared.run_agent(payload).await;
-                    shared.in_flight.send_modify(|n| *n -= 1);
-                    done.complete(r);
-                });
+                shared.admit(payload, done);
             }
             "tool" => {
                 self.shared.io.spawn(async move {

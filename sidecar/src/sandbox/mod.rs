@@ -363,26 +363,32 @@ pub fn run(
                 ));
             }
         };
-        match wake {
-            Wake::Cancel => return Err(limit_error(ScriptErrorKind::Cancelled, limits)),
-            Wake::Done(id, result) => {
-                state.borrow_mut().in_flight -= 1;
-                let text = envelope(result);
-                let r = ctx.with(|ctx| -> rquickjs::Result<()> {
-                    let f = settle.clone().restore(&ctx)?;
-                    slice.start();
-                    f.call::<_, ()>((id as f64, text))
-                });
-                if let Err(e) = r {
-                    if let Some(kind) = *stop.borrow() {
-                        return Err(limit_error(kind, limits));
+        // Settle this completion and every other one already waiting, then run their jobs
+        // together: one wake-up of this thread per burst, not per call.
+        let mut next = Some(wake);
+        while let Some(wake) = next.take() {
+            match wake {
+                Wake::Cancel => return Err(limit_error(ScriptErrorKind::Cancelled, limits)),
+                Wake::Done(id, result) => {
+                    state.borrow_mut().in_flight -= 1;
+                    let text = envelope(result);
+                    let r = ctx.with(|ctx| -> rquickjs::Result<()> {
+                        let f = settle.clone().restore(&ctx)?;
+                        slice.start();
+                        f.call::<_, ()>((id as f64, text))
+                    });
+                    if let Err(e) = r {
+                        if let Some(kind) = *stop.borrow() {
+                            return Err(limit_error(kind, limits));
+                        }
+                        return Err(ScriptError::new(
+                            ScriptErrorKind::Internal,
+                            format!("settling a host call failed: {e}"),
+                        ));
                     }
-                    return Err(ScriptError::new(
-                        ScriptErrorKind::Internal,
-                        format!("settling a host call failed: {e}"),
-                    ));
                 }
             }
+            next = inbox.rx.try_recv().ok();
         }
     }
 }

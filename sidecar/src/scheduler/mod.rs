@@ -91,6 +91,11 @@ impl Scheduler {
         }
     }
 
+    /// Requests allowed in flight at once.
+    pub fn limit(&self) -> usize {
+        self.slots.limit()
+    }
+
     /// The most requests ever in flight at once.
     pub fn max_in_flight(&self) -> usize {
         self.slots.max_in_flight()
@@ -275,7 +280,9 @@ impl Scheduler {
             Ok(simulated::reply(req))
         } else {
             tokio::select! {
-                r = tokio::time::timeout(spec.timeout, providers::send(&self.client, route, req)) => match r {
+                // Boxed: thousands of calls wait for a slot at once, and the request future is
+                // the largest part of a call's state; it exists only once a slot is held.
+                r = tokio::time::timeout(spec.timeout, Box::pin(providers::send(&self.client, route, req))) => match r {
                     Ok(r) => r,
                     Err(_) => Err(ProviderError::new(
                         ErrorKind::Timeout,

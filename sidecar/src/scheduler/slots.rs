@@ -88,6 +88,11 @@ impl Slots {
         }
     }
 
+    /// How many slots the pool has.
+    pub fn limit(&self) -> usize {
+        self.inner.lock().unwrap().limit
+    }
+
     /// The most slots ever in use at once (for tests and benchmarks).
     pub fn max_in_flight(&self) -> usize {
         self.inner.lock().unwrap().max_seen
