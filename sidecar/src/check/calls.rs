@@ -22,6 +22,7 @@ const PROMISE_CALLS: &[&str] = &[
     "verify",
     "workflow",
     "summarize",
+    "beamSearch",
 ];
 
 /// Reports dropped promises and eager `parallel` inputs.

@@ -6,6 +6,8 @@ use super::Dialect;
 /// Globals the odw runtime installs in both dialects (primitives.md).
 pub const WORKFLOW_GLOBALS: &[&str] = &[
     "agent",
+    "vote",
+    "beamSearch",
     "parallel",
     "pipeline",
     "loop",

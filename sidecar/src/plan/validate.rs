@@ -33,7 +33,7 @@ pub async fn validate(
     env: &Env,
 ) -> Verdict {
     let options = crate::cli::check::check_options(config);
-    let diagnostics = without_known_helpers(script, check::check(script, &options).diagnostics);
+    let diagnostics = check::check(script, &options).diagnostics;
     let name = shown.display().to_string();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         return Verdict::Broken {
@@ -55,23 +55,6 @@ pub async fn validate(
             ),
         },
     }
-}
-
-/// Drops `unknown-global` findings for the topology helpers (`vote`, `beamSearch`) while the
-/// checker's list of globals does not know them yet; the sandbox defines them.
-fn without_known_helpers(script: &str, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let lines = check::LineIndex::new(script);
-    diagnostics
-        .into_iter()
-        .filter(|d| {
-            if d.code != "unknown-global" {
-                return true;
-            }
-            let (a, b) = (lines.offset(d.range.start), lines.offset(d.range.end));
-            let name = script.get(a..b).unwrap_or("");
-            !super::helpers::NAMES.contains(&name)
-        })
-        .collect()
 }
 
 /// Runs the script with the simulated provider and returns its estimate, or why it failed.
@@ -121,7 +104,7 @@ async fn dry_run(
     }
 }
 
-/// Lists the estimate's phases in the order of `meta.phases` (the engine keeps them sorted by
+/// Lists the estimate's phases in the order of `meta.phases` (the engine lists them in first-seen order, which
 /// name), phases the script did not declare last.
 fn order_phases(script: &str, estimate: &mut Estimate) {
     let declared: Vec<String> = check::prepare(script)
