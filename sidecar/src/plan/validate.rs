@@ -104,8 +104,8 @@ async fn dry_run(
     }
 }
 
-/// Lists the estimate's phases in the order of `meta.phases` (the engine lists them in first-seen order, which
-/// name), phases the script did not declare last.
+/// Lists the estimate's phases in the order of `meta.phases` (the engine lists them in the order
+/// they were first seen), phases the script did not declare last.
 fn order_phases(script: &str, estimate: &mut Estimate) {
     let declared: Vec<String> = check::prepare(script)
         .ok()
