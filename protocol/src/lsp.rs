@@ -11,10 +11,50 @@ pub const CMD_PLAN: &str = "odw.plan";
 pub const CMD_RUNS: &str = "odw.runs";
 pub const CMD_RESULT: &str = "odw.result";
 /// Every command the server offers, in the order it advertises them.
-pub const COMMANDS: &[&str] = &[CMD_RUN, CMD_CANCEL, CMD_RESUME, CMD_PLAN, CMD_RUNS, CMD_RESULT];
+pub const COMMANDS: &[&str] = &[
+    CMD_RUN, CMD_CANCEL, CMD_RESUME, CMD_PLAN, CMD_RUNS, CMD_RESULT,
+];
 
 /// The notification that carries every `RunEvent`.
 pub const RUN_EVENT_NOTIFICATION: &str = "odw/runEvent";
+
+pub const REQ_RUN: &str = "odw/run";
+pub const REQ_CANCEL: &str = "odw/cancel";
+pub const REQ_RESUME: &str = "odw/resume";
+pub const REQ_PLAN: &str = "odw/plan";
+pub const REQ_RUNS: &str = "odw/runs";
+pub const REQ_RESULT: &str = "odw/result";
+/// Every custom request the server answers, in the order of [`COMMANDS`].
+pub const REQUESTS: &[&str] = &[
+    REQ_RUN, REQ_CANCEL, REQ_RESUME, REQ_PLAN, REQ_RUNS, REQ_RESULT,
+];
+
+/// The prefix of a run's work-done progress token: `odw/run/<runId>`.
+pub const PROGRESS_TOKEN_PREFIX: &str = "odw/run/";
+
+/// The client capability (under `experimental`) that opts in to `odw/runEvent` notifications.
+pub const RUN_EVENTS_CAPABILITY: &str = "odwRunEvents";
+
+/// `initializationOptions`, and the `odw` section of `workspace/didChangeConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializationOptions {
+    /// The model of calls that name none (like `odw run --model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Requests in flight at once across all runs (read once, at `initialize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Send `odw/runEvent` notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_events: Option<bool>,
+    /// Configuration in the shape of `odw.toml`, merged over the workspace's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
+    /// Globs of workflow scripts (default `**/*.workflow.js`, `**/workflows/*.js`, `.odw/**/*.js`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_globs: Option<Vec<String>>,
+}
 
 /// `odw/run` and `odw.run`: a file by `uri`, or inline `text`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,6 +74,10 @@ pub struct RunParams {
     pub budget: Option<Budget>,
     #[serde(default)]
     pub dry_run: bool,
+    /// `odw/run` only: keep the request open until the run ends and answer with its
+    /// `RunResult`; a `$/cancelRequest` for it cancels the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

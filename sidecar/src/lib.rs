@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod journal;
+pub mod lsp;
 pub mod plan;
 pub mod pricing;
 pub mod providers;

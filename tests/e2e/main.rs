@@ -8,4 +8,7 @@ mod clients;
 mod durable;
 mod examples;
 mod interop;
+mod lsp;
+mod lsp_client;
+mod lsp_diagnostics;
 mod plan;

@@ -39,6 +39,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the language server on stdio
+    Lsp,
     /// Write a checked, estimated workflow script for a one-line task (never runs it).
     Plan(plan::PlanArgs),
     /// Write a topology's starting script.
@@ -65,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Runs(args) => runs::list(args),
         Command::Show(args) => runs::show(args),
         Command::Check { files, json } => check::main(&files, json),
+        Command::Lsp => crate::lsp::main(),
         Command::Plan(args) => plan::main(args),
         Command::New(args) => plan::new(args),
     }

@@ -1,0 +1,76 @@
+//! Completion: `agent()` option keys inside an `agent({…})` options object, the workflow
+//! globals elsewhere in code. Never inside strings or comments, nor after a `.`.
+
+use super::cursor;
+use super::to_proto;
+use crate::check;
+use tower_lsp_server::ls_types::{
+    CompletionItem, CompletionItemKind, CompletionResponse, Documentation,
+};
+
+/// Completion items for the cursor at byte `offset` of `text`.
+pub fn complete(text: &str, offset: usize) -> Option<CompletionResponse> {
+    let start = cursor::word_at(text, offset).map_or(offset, |(s, _)| s.min(offset));
+    let ctx = cursor::context_at(text, start);
+    if !ctx.in_code {
+        return None;
+    }
+    let items: Vec<CompletionItem> = if ctx.in_agent_options && ctx.at_key() {
+        check::agent_option_docs()
+            .iter()
+            .map(|(name, doc)| item(name, doc, CompletionItemKind::PROPERTY))
+            .collect()
+    } else if ctx.previous == Some('.') {
+        return None;
+    } else {
+        check::globals_docs()
+            .iter()
+            .map(|(name, doc)| {
+                let kind = if matches!(*name, "args" | "budget" | "console" | "context") {
+                    CompletionItemKind::VARIABLE
+                } else {
+                    CompletionItemKind::FUNCTION
+                };
+                item(name, doc, kind)
+            })
+            .collect()
+    };
+    Some(CompletionResponse::Array(items))
+}
+
+fn item(name: &str, doc: &str, kind: CompletionItemKind) -> CompletionItem {
+    CompletionItem {
+        label: name.to_string(),
+        kind: Some(kind),
+        detail: Some("odw".into()),
+        documentation: Some(Documentation::MarkupContent(to_proto::markdown(doc))),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(src: &str) -> Vec<String> {
+        let at = src.find('|').unwrap();
+        let text = src.replacen('|', "", 1);
+        match complete(&text, at) {
+            Some(CompletionResponse::Array(items)) => items.into_iter().map(|i| i.label).collect(),
+            Some(_) => unreachable!(),
+            None => vec![],
+        }
+    }
+
+    #[test]
+    fn option_keys_inside_agent_options_and_globals_elsewhere() {
+        let keys = labels("await agent({ prompt: 'x', ma|");
+        assert!(keys.contains(&"maxTokens".to_string()), "{keys:?}");
+        assert!(!keys.contains(&"parallel".to_string()));
+        let globals = labels("const r = await par|");
+        assert!(globals.contains(&"parallel".to_string()));
+        assert!(globals.contains(&"agent".to_string()));
+        assert!(labels("const s = 'par|").is_empty());
+        assert!(labels("foo.|").is_empty());
+    }
+}

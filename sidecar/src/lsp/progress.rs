@@ -1,0 +1,307 @@
+//! A run's events folded into what `$/progress` shows: a title, a one-line report such as
+//! `Audit · 12/40 agents · 3 failed · $0.04` with a rising percentage, and an end message.
+//! Pure, so the wording and the arithmetic are unit-tested.
+
+use odw_protocol::{EventKind, RunResult, RunState};
+use std::path::Path;
+
+/// The progress of one run as the editor shows it.
+#[derive(Debug, Clone, Default)]
+pub struct RunProgress {
+    name: String,
+    dry_run: bool,
+    phase: Option<String>,
+    queued: u64,
+    done: u64,
+    failed: u64,
+    cost_usd: f64,
+    percent: u32,
+}
+
+impl RunProgress {
+    /// Progress for a script shown as `fallback_name` until the run says better.
+    pub fn new(fallback_name: &str) -> Self {
+        RunProgress {
+            name: fallback_name.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Folds one event in. Returns whether the report changed.
+    pub fn apply(&mut self, kind: &EventKind) -> bool {
+        match kind {
+            EventKind::RunStarted {
+                script,
+                name,
+                dry_run,
+                ..
+            } => {
+                self.name = name.clone().unwrap_or_else(|| script_name(script));
+                self.dry_run = *dry_run;
+            }
+            EventKind::PhaseStarted { phase } => self.phase = Some(phase.clone()),
+            EventKind::AgentQueued { phase, .. } => {
+                self.queued += 1;
+                if phase.is_some() {
+                    self.phase = phase.clone();
+                }
+            }
+            EventKind::AgentFinished { cost_usd, .. } => {
+                self.done += 1;
+                self.cost_usd += cost_usd;
+            }
+            EventKind::AgentCached { .. } => self.done += 1,
+            EventKind::AgentFailed { .. } => {
+                self.done += 1;
+                self.failed += 1;
+            }
+            EventKind::RunFinished { usage, .. } => self.cost_usd = usage.cost_usd,
+            _ => return false,
+        }
+        true
+    }
+
+    /// `odw: <script name>`.
+    pub fn title(&self) -> String {
+        format!("odw: {}", self.name)
+    }
+
+    /// The script's name (its `meta.name`, else its file name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `Audit · 12/40 agents · 3 failed · $0.04`.
+    pub fn message(&self) -> String {
+        let mut parts = Vec::new();
+        if self.dry_run {
+            parts.push("dry run".to_string());
+        }
+        if let Some(p) = &self.phase {
+            parts.push(p.clone());
+        }
+        parts.push(format!("{}/{} agents", self.done, self.queued));
+        if self.failed > 0 {
+            parts.push(format!("{} failed", self.failed));
+        }
+        if self.cost_usd > 0.0 {
+            parts.push(usd(self.cost_usd));
+        }
+        parts.join(" · ")
+    }
+
+    /// Finished calls over queued calls, never falling, and below 100 until the run ends
+    /// (more calls may still be queued).
+    pub fn percentage(&mut self) -> u32 {
+        if let Some(now) = (self.done.min(self.queued) * 100).checked_div(self.queued) {
+            self.percent = self.percent.max(now.min(99) as u32);
+        }
+        self.percent
+    }
+}
+
+/// The `end` message: the outcome in a few words.
+pub fn end_message(r: &RunResult) -> String {
+    let mut parts = vec![state_words(r.state).to_string()];
+    if let Some(est) = &r.estimate {
+        parts.push(format!("≈{} agents · ≈{}", est.agents, usd(est.cost_usd)));
+    } else {
+        parts.push(format!("{} agents", r.usage.agents));
+        if r.usage.failed > 0 {
+            parts.push(format!("{} failed", r.usage.failed));
+        }
+        if r.usage.cost_usd > 0.0 {
+            parts.push(usd(r.usage.cost_usd));
+        }
+    }
+    parts.join(" · ")
+}
+
+/// The `window/showMessage` text at the end of a run.
+pub fn final_message(name: &str, r: &RunResult) -> String {
+    let mut text = format!("odw: {name} {}", end_message(r));
+    match (r.state, &r.error) {
+        (RunState::Succeeded, _) => {
+            if let Some(preview) = preview(&r.result) {
+                text.push_str(&format!(": {preview}"));
+            }
+        }
+        (_, Some(e)) => text.push_str(&format!(": {}", first_line(e))),
+        _ => {}
+    }
+    if let Some(p) = &r.result_path {
+        text.push_str(&format!(" (result: {p})"));
+    }
+    text
+}
+
+/// The label of the `Dry run` lens after an estimate: `Dry run: ≈N agents · ≈$X`.
+pub fn dry_run_label(est: &odw_protocol::run::Estimate) -> String {
+    format!("Dry run: ≈{} agents · ≈{}", est.agents, usd(est.cost_usd))
+}
+
+fn state_words(s: RunState) -> &'static str {
+    match s {
+        RunState::Running => "running",
+        RunState::Succeeded => "succeeded",
+        RunState::Failed => "failed",
+        RunState::Cancelled => "cancelled",
+        RunState::BudgetExhausted => "budget exhausted",
+        RunState::Interrupted => "interrupted",
+    }
+}
+
+/// Dollars with cents, or with four decimals below a cent so small runs do not show `$0.00`.
+pub fn usd(x: f64) -> String {
+    if x > 0.0 && x < 0.01 {
+        format!("${x:.4}")
+    } else {
+        format!("${x:.2}")
+    }
+}
+
+/// The first 80 characters of the result's first line.
+fn preview(v: &serde_json::Value) -> Option<String> {
+    let text = match v {
+        serde_json::Value::Null => return None,
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let line = first_line(&text);
+    let short: String = line.chars().take(80).collect();
+    Some(
+        if short.len() < line.len() || text.lines().nth(1).is_some() {
+            format!("{short}…")
+        } else {
+            short
+        },
+    )
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
+
+/// `audit.workflow.js` for `/w/audit.workflow.js`.
+pub fn script_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odw_protocol::{AgentErrorCode, RunId, Usage};
+
+    fn queued(phase: Option<&str>) -> EventKind {
+        EventKind::AgentQueued {
+            call: 1,
+            label: "l".into(),
+            phase: phase.map(str::to_string),
+            model: "m".into(),
+        }
+    }
+
+    fn finished(cost: f64) -> EventKind {
+        EventKind::AgentFinished {
+            call: 1,
+            label: "l".into(),
+            tokens_in: 1,
+            tokens_out: 1,
+            cost_usd: cost,
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn report_reads_like_the_protocol_example() {
+        let mut p = RunProgress::new("x.workflow.js");
+        p.apply(&EventKind::RunStarted {
+            script: "/w/audit.workflow.js".into(),
+            dialect: "meta".into(),
+            name: Some("audit".into()),
+            phases: vec![],
+            resumed: false,
+            dry_run: false,
+        });
+        assert_eq!(p.title(), "odw: audit");
+        for _ in 0..40 {
+            p.apply(&queued(Some("Audit")));
+        }
+        for _ in 0..9 {
+            p.apply(&finished(0.004));
+        }
+        for _ in 0..3 {
+            p.apply(&EventKind::AgentFailed {
+                call: 1,
+                label: "l".into(),
+                code: AgentErrorCode::Timeout,
+                message: "t".into(),
+            });
+        }
+        assert_eq!(p.message(), "Audit · 12/40 agents · 3 failed · $0.04");
+        assert_eq!(p.percentage(), 30);
+        assert!(!p.apply(&EventKind::Log {
+            level: "info".into(),
+            message: "m".into()
+        }));
+    }
+
+    #[test]
+    fn percentage_rises_and_stays_below_100_while_running() {
+        let mut p = RunProgress::new("x");
+        assert_eq!(p.percentage(), 0);
+        p.apply(&queued(None));
+        p.apply(&finished(0.0));
+        assert_eq!(p.percentage(), 99);
+        for _ in 0..9 {
+            p.apply(&queued(None));
+        }
+        // 1/10 done now, but the bar never goes back.
+        assert_eq!(p.percentage(), 99);
+        assert_eq!(p.message(), "1/10 agents");
+    }
+
+    #[test]
+    fn end_and_final_messages() {
+        let mut r = RunResult {
+            run_id: RunId("r1".into()),
+            state: RunState::Succeeded,
+            result: serde_json::json!("echo: hi\nsecond line"),
+            error: None,
+            usage: Usage {
+                agents: 2,
+                cost_usd: 0.0012,
+                ..Default::default()
+            },
+            failures: vec![],
+            result_path: Some("/w/.odw/runs/r1/result.md".into()),
+            estimate: None,
+        };
+        assert_eq!(end_message(&r), "succeeded · 2 agents · $0.0012");
+        assert_eq!(
+            final_message("audit", &r),
+            "odw: audit succeeded · 2 agents · $0.0012: echo: hi… (result: /w/.odw/runs/r1/result.md)"
+        );
+        r.state = RunState::Cancelled;
+        r.error = Some("the run was cancelled\nmore".into());
+        r.result_path = None;
+        assert_eq!(
+            final_message("audit", &r),
+            "odw: audit cancelled · 2 agents · $0.0012: the run was cancelled"
+        );
+    }
+
+    #[test]
+    fn usd_formatting() {
+        assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(usd(0.04), "$0.04");
+        assert_eq!(usd(0.00123), "$0.0012");
+        assert_eq!(usd(12.346), "$12.35");
+    }
+}
