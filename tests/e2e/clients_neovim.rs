@@ -163,7 +163,10 @@ fn neovim_shows_diagnostics_on_a_broken_script() {
         "export const meta = { name: \"broken\" };\nconst x = ;\nreturn await agent(\"hi\");\n",
     );
     ws.write("plain.js", "console.log(1);\n");
-    ws.write("src/job.js", "export const meta = { name: \"job\" };\nreturn 1;\n");
+    ws.write(
+        "src/job.js",
+        "export const meta = { name: \"job\" };\nreturn 1;\n",
+    );
     if let Some(out) = scenario("diagnostics", &ws) {
         assert!(out.contains("diagnostic: odw:2:"), "{out}");
     }
