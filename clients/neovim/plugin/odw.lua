@@ -45,8 +45,8 @@ command("OdwRuns", function()
 end, { nargs = 0, desc = "odw: pick a run and open its result" })
 
 command("OdwPlan", function(o)
-  commands().plan(o.args)
-end, { nargs = "+", desc = "odw: plan a workflow script for a task and open it" })
+  commands().plan(o.args, { no_model = o.bang })
+end, { nargs = "+", bang = true, desc = "odw: plan a workflow script for a task and open it (! : no model)" })
 
 command("OdwResult", function(o)
   commands().result(run_arg(o))

@@ -234,6 +234,25 @@ function scenarios.cancel()
   end, "the resumed run was cancelled by id")
 end
 
+function scenarios.plan()
+  open_workflow("hello.workflow.js")
+  local before = vim.api.nvim_get_current_buf()
+  -- With !, the planner fills a template: no model is asked.
+  vim.cmd("OdwPlan! summarize every file in src")
+  wait(60000, function()
+    return vim.api.nvim_get_current_buf() ~= before
+  end, ":OdwPlan! opened the planned script")
+  local buf = vim.api.nvim_get_current_buf()
+  local name = vim.api.nvim_buf_get_name(buf)
+  io.stdout:write("planned: " .. name .. "\n")
+  check(vim.startswith(name, ws) and name:match("%.js$") ~= nil, "the script was written in the workspace")
+  check(buffer_text(buf):find("export const meta", 1, true) ~= nil, "the script defines meta")
+  check(note_matching("odw: wrote") ~= nil, "the planner's message was shown")
+  wait(30000, function()
+    return #vim.lsp.get_clients({ bufnr = buf, name = "odw" }) > 0
+  end, "the planned script is a workflow the server attaches to")
+end
+
 local run = scenarios[scenario]
 if not run then
   fail("unknown scenario " .. tostring(scenario))

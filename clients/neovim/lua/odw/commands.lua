@@ -34,6 +34,9 @@ end
 function M.run(opts)
   opts = opts or {}
   local bufnr = vim.api.nvim_get_current_buf()
+  if vim.api.nvim_buf_get_name(bufnr) == "" then
+    return notify("odw: save the script to a file first (e.g. name.workflow.js)", vim.log.levels.ERROR)
+  end
   local c = client.require(bufnr)
   if not c then
     return
@@ -130,18 +133,20 @@ function M.runs()
   end)
 end
 
---- :OdwPlan {task}: ask the planner for a script and open it.
+--- :OdwPlan[!] {task}: ask the planner for a script and open it (with !, from the templates,
+--- without asking a model).
 ---@param task string
-function M.plan(task)
+---@param opts? {no_model?: boolean}
+function M.plan(task, opts)
   local c = client.require()
   if not c then
     return
   end
-  client.request(c, "odw/plan", { task = task }, function(result)
+  local params = { task = task, noModel = (opts and opts.no_model) or nil }
+  notify("odw: planning…")
+  client.request(c, "odw/plan", params, function(result)
+    -- The server also sends showDocument; this opens the script if that did not.
     vim.lsp.util.show_document({ uri = result.uri }, c.offset_encoding, { reuse_win = true, focus = true })
-    if result.estimate then
-      notify(("odw: planned %s (≈%d agents)"):format(result.topology or "", result.estimate.agents or 0))
-    end
   end)
 end
 
