@@ -113,6 +113,9 @@ pub struct PlanParams {
     pub task: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology: Option<String>,
+    /// Never ask a model: fill the built-in template (`odw plan --no-model`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_model: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -152,15 +152,44 @@ fn initialize_advertises_capabilities_and_commands() {
     assert_eq!(init["result"]["serverInfo"]["name"], "odw");
     // Nothing was created in the workspace just by starting the server.
     assert!(!ws.path().join(".odw").exists());
-    // The planner answers with a clear error rather than hanging.
-    let plan = lsp.request("odw/plan", json!({"task": "audit the repo"}));
+    assert_eq!(lsp.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn plan_writes_a_script_and_shows_it() {
+    let ws = Ws::new();
+    let mut lsp = Lsp::spawn(&ws);
+    started(&lsp, &ws, full_caps(), json!({}));
+    let bad = lsp.request("odw/plan", json!({"task": "x", "topology": "spiral"}));
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let plan = execute(
+        &lsp,
+        "odw.plan",
+        json!([{"task": "Should we adopt a monorepo?", "topology": "map-reduce", "noModel": true}]),
+    );
+    let r = &plan["result"];
+    assert_eq!(r["topology"], "mapreduce", "{plan}");
+    // An empty workspace has nothing to map over, but the estimate names the phases.
     assert!(
-        plan["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not available"),
+        !r["estimate"]["phases"].as_array().unwrap().is_empty(),
         "{plan}"
     );
+    let u = r["uri"].as_str().unwrap();
+    assert!(u.ends_with(".workflow.js"), "{u}");
+    let path = u.strip_prefix("file://").unwrap();
+    assert!(std::fs::read_to_string(path).unwrap().contains("monorepo"));
+    lsp.wait_for("the plan shown", |m| {
+        m["method"] == "window/showDocument" && m["params"]["uri"] == u
+    });
+    let ends: Vec<Value> = lsp
+        .received("$/progress")
+        .into_iter()
+        .filter(|p| p["token"].as_str().unwrap().starts_with("odw/plan/"))
+        .collect();
+    assert_eq!(ends.first().unwrap()["value"]["title"], "odw: planning");
+    assert_eq!(ends.last().unwrap()["value"]["kind"], "end");
+    // Nothing was sent to a model.
+    assert_eq!(ws.provider.stats().total, 0);
     assert_eq!(lsp.shutdown_and_exit(), 0);
 }
 
@@ -552,6 +581,17 @@ fn malformed_input_gets_json_rpc_errors_and_the_server_keeps_serving() {
             .contains("agent("),
         "{hover}"
     );
+    // A length too large swallows the next message; it is recovered and answered.
+    lsp.send_raw(b"Content-Length: 60\r\n\r\n{\"a\":");
+    let id = 4242;
+    lsp.send_raw(&crate::lsp_client::frame(&json!({
+        "jsonrpc": "2.0", "id": id, "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": doc}, "position": {"line": 1, "character": 15}},
+    })));
+    assert!(lsp.response(id)["result"]["contents"].is_object());
+    lsp.wait_until("a parse error for the long frame", |all| {
+        parse_errors(all) >= 4
+    });
     assert_eq!(lsp.shutdown_and_exit(), 0);
 }
 
@@ -606,4 +646,53 @@ fn shutdown_cancels_a_live_run_cleanly() {
     let result =
         std::fs::read_to_string(ws.path().join(format!(".odw/runs/{run}/result.md"))).unwrap();
     assert!(result.contains("cancelled"), "{result}");
+}
+
+#[test]
+fn a_cancelled_run_resumes_from_its_lens() {
+    let ws = Ws::new();
+    let script = "export const meta = { name: 'steps' };\nconst a = await agent('first');\nconst b = await agent('second [[latency:3000]]');\nreturn a + ' / ' + b;\n";
+    ws.write("steps.workflow.js", script);
+    let u = uri(&ws, "steps.workflow.js");
+    let mut lsp = Lsp::spawn(&ws);
+    started(&lsp, &ws, full_caps(), json!({}));
+    open(&lsp, &u, script, 1);
+    let run = run_id(&execute(&lsp, "odw.run", json!([u])));
+    wait_event(&lsp, &run, "agentFinished");
+    let c = lsp.request("odw/cancel", json!({"runId": run}));
+    assert_eq!(c["result"]["cancelled"], true, "{c}");
+    assert_eq!(wait_event(&lsp, &run, "runFinished")["state"], "cancelled");
+    wait_progress_end(&lsp, &run);
+
+    // The lens offers the resume; its command is what the editor would run.
+    let lenses = lsp.request("textDocument/codeLens", json!({"textDocument": {"uri": u}}));
+    let resume = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["command"]["title"] == format!("⟳ Resume {run}"))
+        .unwrap_or_else(|| panic!("no resume lens: {lenses}"))["command"]
+        .clone();
+    let again = execute(
+        &lsp,
+        resume["command"].as_str().unwrap(),
+        resume["arguments"].clone(),
+    );
+    assert_eq!(run_id(&again), run, "a resumed run keeps its id");
+    let done = lsp.wait_for("the resumed run's end", |m| {
+        m["method"] == "odw/runEvent"
+            && m["params"]["runId"] == run
+            && m["params"]["kind"] == "runFinished"
+            && m["params"]["state"] == "succeeded"
+    });
+    assert_eq!(done["params"]["usage"]["cached"], 1, "{done}");
+    let r = lsp.request("odw/result", json!({"runId": run}));
+    assert_eq!(
+        r["result"]["result"], "echo: first / echo: second [[latency:3000]]",
+        "{r}"
+    );
+    // `first` was replayed from the journal, not asked again.
+    assert_eq!(ws.provider.stats().by_prompt.get("first").copied(), Some(1));
+    assert_eq!(lens_titles(&lsp, &u), ["▶ Run", "Dry run"]);
+    assert_eq!(lsp.shutdown_and_exit(), 0);
 }

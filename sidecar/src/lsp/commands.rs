@@ -23,7 +23,7 @@ pub async fn execute(session: &Arc<Session>, command: &str, args: Vec<Value>) ->
         proto::CMD_RUN => run(session, args, false).await,
         proto::CMD_CANCEL => cancel(session, args),
         proto::CMD_RESUME => resume(session, args),
-        proto::CMD_PLAN => plan(args),
+        proto::CMD_PLAN => plan(session, args).await,
         proto::CMD_RUNS => list(session, args),
         proto::CMD_RESULT => result(session, args),
         other => Err(Error::invalid_params(format!(
@@ -102,19 +102,18 @@ fn resume(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
     to_value(RunStarted { run_id: id })
 }
 
-/// `odw.plan`: `{task, topology?}`. The planner is not part of this build yet.
-fn plan(args: Vec<Value>) -> Result<Value> {
-    let _params: PlanParams = match args.first() {
+/// `odw.plan`: `task` or `{task, topology?, noModel?}` → `{uri, topology, estimate}`.
+async fn plan(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
+    let params: PlanParams = match args.first() {
         Some(Value::String(task)) => PlanParams {
             task: task.clone(),
             topology: None,
+            no_model: false,
         },
         Some(v) => parse(v)?,
         None => return Err(Error::invalid_params("odw.plan needs `{task, topology?}`")),
     };
-    Err(request_failed(
-        "the planner is not available in this build yet; write the workflow script by hand",
-    ))
+    to_value(super::plan::plan(session, params).await?)
 }
 
 /// `odw.runs`: `{limit?}` → the runs of this session, newest first.

@@ -8,8 +8,10 @@ use tower_lsp_server::ls_types::{
     CompletionItem, CompletionItemKind, CompletionResponse, Documentation,
 };
 
-/// Completion items for the cursor at byte `offset` of `text`.
-pub fn complete(text: &str, offset: usize) -> Option<CompletionResponse> {
+/// Completion items for the cursor at byte `offset` of `text`. `by_trigger` is set when the
+/// editor asked because `{` or `,` was typed: then only option keys are offered, since those
+/// characters start an object or an argument far more often than a global.
+pub fn complete(text: &str, offset: usize, by_trigger: bool) -> Option<CompletionResponse> {
     let start = cursor::word_at(text, offset).map_or(offset, |(s, _)| s.min(offset));
     let ctx = cursor::context_at(text, start);
     if !ctx.in_code {
@@ -20,7 +22,7 @@ pub fn complete(text: &str, offset: usize) -> Option<CompletionResponse> {
             .iter()
             .map(|(name, doc)| item(name, doc, CompletionItemKind::PROPERTY))
             .collect()
-    } else if ctx.previous == Some('.') {
+    } else if ctx.previous == Some('.') || by_trigger {
         return None;
     } else {
         check::globals_docs()
@@ -55,7 +57,7 @@ mod tests {
     fn labels(src: &str) -> Vec<String> {
         let at = src.find('|').unwrap();
         let text = src.replacen('|', "", 1);
-        match complete(&text, at) {
+        match complete(&text, at, false) {
             Some(CompletionResponse::Array(items)) => items.into_iter().map(|i| i.label).collect(),
             Some(_) => unreachable!(),
             None => vec![],
@@ -72,5 +74,7 @@ mod tests {
         assert!(globals.contains(&"agent".to_string()));
         assert!(labels("const s = 'par|").is_empty());
         assert!(labels("foo.|").is_empty());
+        assert!(complete("const o = {", 11, true).is_none());
+        assert!(complete("agent('p', {", 12, true).is_some());
     }
 }

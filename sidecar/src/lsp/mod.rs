@@ -11,6 +11,7 @@ mod diagnostics;
 mod documents;
 mod framing;
 mod hover;
+mod plan;
 mod progress;
 mod runs;
 mod scripts;

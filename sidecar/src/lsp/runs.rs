@@ -246,7 +246,7 @@ pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Er
     let id = engine
         .resume(&params.run_id, params.budget.clone())
         .map_err(|e| request_failed(e.to_string()))?;
-    let file = session
+    let known = session
         .runs
         .inner
         .lock()
@@ -254,6 +254,11 @@ pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Er
         .file_of
         .get(&params.run_id)
         .cloned();
+    // A run of an earlier session: its script's path is in the journal.
+    let file = known.or_else(|| {
+        let row = engine.journal()?.load_run(&params.run_id).ok()??;
+        Uri::from_file_path(&row.script_path).map(|u| u.as_str().to_string())
+    });
     let name = file
         .as_deref()
         .map(progress::script_name)
@@ -415,7 +420,11 @@ async fn tell_outcome(session: &Arc<Session>, name: &str, result: &RunResult) {
         .client
         .show_message(kind, progress::final_message(name, result))
         .await;
+    // A dry run's result file holds simulated replies, and a client that is shutting down has
+    // no use for a new document: the message says enough.
     if caps.show_document
+        && result.estimate.is_none()
+        && !session.shutdown_requested()
         && let Some(path) = &result.result_path
     {
         show_document(session, path);

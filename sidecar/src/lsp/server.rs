@@ -101,7 +101,8 @@ impl LanguageServer for Backend {
         let caps = ClientCaps::from_client(&params.capabilities);
         let settings = match params.initialization_options.as_ref() {
             Some(v) => Settings::from_json(v).unwrap_or_else(|e| {
-                tracing::warn!("{e}; using the defaults");
+                self.session
+                    .set_notice(format!("odw: {e}; using the default settings"));
                 Settings::default()
             }),
             None => Settings::default(),
@@ -127,6 +128,13 @@ impl LanguageServer for Backend {
             }),
             ..Default::default()
         })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        if let Some(notice) = self.session.take_notice() {
+            let client = self.session.client.clone();
+            tokio::spawn(async move { client.show_message(MessageType::ERROR, notice).await });
+        }
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -194,10 +202,11 @@ impl LanguageServer for Backend {
         let Some(doc) = self.workflow_doc(&p.text_document.uri) else {
             return Ok(None);
         };
-        Ok(completion::complete(
-            &doc.text,
-            offset_at(&doc.text, p.position),
-        ))
+        let by_trigger = params
+            .context
+            .is_some_and(|c| c.trigger_kind == CompletionTriggerKind::TRIGGER_CHARACTER);
+        let offset = offset_at(&doc.text, p.position);
+        Ok(completion::complete(&doc.text, offset, by_trigger))
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {

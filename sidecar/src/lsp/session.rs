@@ -33,6 +33,8 @@ pub struct Session {
     folders: RwLock<Vec<PathBuf>>,
     configs: Mutex<HashMap<PathBuf, Cached>>,
     shutdown: AtomicBool,
+    /// A problem with `initializationOptions`, told to the user once `initialized` arrives.
+    notice: Mutex<Option<String>>,
 }
 
 /// A workspace's configuration and what it was built from.
@@ -57,6 +59,7 @@ impl Session {
             folders: RwLock::new(Vec::new()),
             configs: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
+            notice: Mutex::new(None),
         }
     }
 
@@ -65,6 +68,16 @@ impl Session {
         let _ = self.caps.set(caps);
         self.set_settings(settings);
         *self.folders.write().unwrap() = folders;
+    }
+
+    /// Keeps a message for the user until the client can be told (after `initialize`).
+    pub fn set_notice(&self, message: String) {
+        *self.notice.lock().unwrap() = Some(message);
+    }
+
+    /// The message kept by [`set_notice`](Self::set_notice), once.
+    pub fn take_notice(&self) -> Option<String> {
+        self.notice.lock().unwrap().take()
     }
 
     /// The engine, created on first use with the journal of the first workspace folder

@@ -112,12 +112,12 @@ fn read_loop(
                         if reply.code == PARSE_ERROR {
                             framer.recover(&body);
                         }
-                        tracing::warn!("rejected a message: {}", reply.message);
+                        tracing::debug!("rejected a message: {}", reply.message);
                         let _ = errors.send(Out::Message(framing::encode(&reply.to_bytes())));
                     }
                 },
                 Frame::Malformed(why) => {
-                    tracing::warn!("skipped a malformed frame: {why}");
+                    tracing::debug!("skipped a malformed frame: {why}");
                     let reply = Reply::new(Value::Null, PARSE_ERROR, format!("Parse error: {why}"));
                     let _ = errors.send(Out::Message(framing::encode(&reply.to_bytes())));
                 }
