@@ -207,3 +207,13 @@ fn neovim_cancels_a_slow_run() {
         );
     }
 }
+
+#[test]
+fn neovim_plans_a_script_from_the_templates() {
+    let ws = Ws::new();
+    ws.write("hello.workflow.js", &example("hello.workflow.js"));
+    if let Some(out) = scenario("plan", &ws) {
+        assert!(out.contains("ok: the script defines meta"), "{out}");
+        assert_eq!(ws.provider.stats().total, 0, "no model was asked");
+    }
+}
