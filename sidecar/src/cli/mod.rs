@@ -61,6 +61,19 @@ pub fn main() -> ExitCode {
         }
     };
     logging::init();
+    // Listing commands behave like other Unix tools when their reader goes away
+    // (`odw runs | head`): end quietly instead of panicking on a broken pipe. Commands that own
+    // a run keep the default so a closed pipe never kills a run mid-way.
+    if matches!(
+        cli.command,
+        Command::Runs(_) | Command::Show(_) | Command::Check { .. } | Command::New(_)
+    ) {
+        #[cfg(unix)]
+        // SAFETY: restores the default disposition before any other thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Run(args) => run::main(args),
         Command::Resume(args) => runs::resume(args),

@@ -289,6 +289,11 @@
   // A function that also carries properties, so both `budget()` and `budget.total`, and both
   // `args()` (the original engine) and `args.files` (the meta dialect) work.
   function callableWith(fn, props) {
+    // A function's own `name` and `length` would shadow missing keys (`args.name` must be
+    // undefined when the run has no `name` argument).
+    for (const k of ["name", "length"]) {
+      Object.defineProperty(fn, k, { value: undefined, enumerable: false, configurable: true, writable: true });
+    }
     for (const k of Object.keys(props)) {
       Object.defineProperty(fn, k, { value: props[k], enumerable: true, configurable: true, writable: true });
     }

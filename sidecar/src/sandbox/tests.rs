@@ -335,3 +335,12 @@ fn non_serialisable_result_is_an_error() {
     );
     assert!(r.unwrap_err().message.contains("not JSON-serialisable"));
 }
+
+#[test]
+fn args_has_no_function_name_or_length() {
+    let v = run_ok(
+        "async function execute(){ return [args.name === undefined, args.length === undefined, args.n, args().n, context.args().files.length]; }",
+        Dialect::Execute,
+    );
+    assert_eq!(v, serde_json::json!([true, true, 2, 2, 2]));
+}
