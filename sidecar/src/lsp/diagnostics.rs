@@ -1,6 +1,7 @@
 //! Push diagnostics: the checker's findings for each open workflow script, published with the
-//! document version. Changes are debounced; a publish happens only for the version that is still
-//! current, under one lock, so a stale version is never published after a newer one.
+//! document version. A lone edit is checked at once; a burst of edits is checked at most once per
+//! [`DEBOUNCE`] and always for its last version. A publish happens only for the version that is
+//! still current, under one lock, so a stale version is never published after a newer one.
 
 use super::scripts;
 use super::session::Session;
@@ -8,17 +9,18 @@ use super::to_proto;
 use crate::check;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
 use tower_lsp_server::ls_types::Uri;
 
-/// How long typing must pause before a changed document is checked again.
+/// The least time between two checks of one document while it is being edited.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Pending checks and the publish lock.
+/// Pending checks, when each document was last checked, and the publish lock.
 #[derive(Default)]
 pub struct Diagnostics {
     pending: Mutex<HashMap<Uri, AbortHandle>>,
+    checked_at: Mutex<HashMap<Uri, Instant>>,
     publish: tokio::sync::Mutex<()>,
 }
 
@@ -28,14 +30,29 @@ impl std::fmt::Debug for Diagnostics {
     }
 }
 
-/// Checks `uri` after `delay` and publishes, replacing any check still pending for it.
-pub fn schedule(session: &Arc<Session>, uri: Uri, delay: Duration) {
+/// Checks `uri` and publishes, replacing any check still pending for it: at once when it was
+/// not checked within `spacing`, else when `spacing` has passed since that check.
+pub fn schedule(session: &Arc<Session>, uri: Uri, spacing: Duration) {
+    let last = session
+        .diagnostics
+        .checked_at
+        .lock()
+        .unwrap()
+        .get(&uri)
+        .copied();
+    let delay = last.map_or(Duration::ZERO, |t| spacing.saturating_sub(t.elapsed()));
     let task = {
         let (session, uri) = (session.clone(), uri.clone());
         tokio::spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
+            session
+                .diagnostics
+                .checked_at
+                .lock()
+                .unwrap()
+                .insert(uri.clone(), Instant::now());
             publish(&session, &uri).await;
         })
     };
@@ -62,6 +79,7 @@ pub fn clear(session: &Arc<Session>, uri: Uri) {
     if let Some(p) = session.diagnostics.pending.lock().unwrap().remove(&uri) {
         p.abort();
     }
+    session.diagnostics.checked_at.lock().unwrap().remove(&uri);
     let session = session.clone();
     tokio::spawn(async move {
         let _guard = session.diagnostics.publish.lock().await;

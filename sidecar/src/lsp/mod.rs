@@ -61,6 +61,7 @@ pub fn main() -> ExitCode {
         input,
         output,
         flush,
+        closed,
     } = transport;
     let env = crate::config::Env::from_process();
     let clean = runtime.block_on(async move {
@@ -74,10 +75,20 @@ pub fn main() -> ExitCode {
             .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
             .finish();
         let session = service.inner().session();
+        // Without `exit`, tower-lsp-server waits for the handlers in flight when stdin ends; an
+        // `odw/run` with `wait: true` would keep the process alive until its run ended.
+        let cancel_on_close = {
+            let session = session.clone();
+            tokio::spawn(async move {
+                closed.notified().await;
+                runs::cancel_all(&session);
+            })
+        };
         tower_lsp_server::Server::new(input, output, socket)
             .concurrency_level(MAX_CONCURRENT_HANDLERS)
             .serve(service)
             .await;
+        cancel_on_close.abort();
         // `exit` without `shutdown`, or the client went away: still end live runs cleanly.
         runs::finish_all(&session, EXIT_GRACE).await;
         session.shutdown_requested()

@@ -126,7 +126,7 @@ pub fn final_message(name: &str, r: &RunResult) -> String {
                 text.push_str(&format!(": {preview}"));
             }
         }
-        (_, Some(e)) => text.push_str(&format!(": {}", first_line(e))),
+        (_, Some(e)) => text.push_str(&format!(": {}", error_summary(e))),
         _ => {}
     }
     if let Some(p) = &r.result_path {
@@ -176,6 +176,17 @@ fn preview(v: &serde_json::Value) -> Option<String> {
             short
         },
     )
+}
+
+/// The error's first line, and the next one when the first only introduces it ("…did not
+/// run:"), so the message says what is wrong.
+fn error_summary(e: &str) -> String {
+    let mut lines = e.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    match lines.next() {
+        Some(next) if first.ends_with(':') => format!("{first} {next}"),
+        _ => first.to_string(),
+    }
 }
 
 fn first_line(s: &str) -> &str {
@@ -294,6 +305,14 @@ mod tests {
         assert_eq!(
             final_message("audit", &r),
             "odw: audit cancelled · 2 agents · $0.0012: the run was cancelled"
+        );
+        r.state = RunState::Failed;
+        r.error = Some(
+            "the script has errors and did not run:\n/w/a.js:2:4: error[syntax]: x\n  |".into(),
+        );
+        assert_eq!(
+            final_message("audit", &r),
+            "odw: audit failed · 2 agents · $0.0012: the script has errors and did not run: /w/a.js:2:4: error[syntax]: x"
         );
     }
 

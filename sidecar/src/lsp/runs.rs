@@ -267,6 +267,15 @@ pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Er
     Ok(id)
 }
 
+/// Cancels every live run, without waiting.
+pub fn cancel_all(session: &Session) {
+    if let Some(engine) = session.started_engine() {
+        for id in engine.live_runs() {
+            engine.cancel(&id);
+        }
+    }
+}
+
 /// Cancels every live run and waits (at most `timeout`) until they ended and their followers
 /// told the client.
 pub async fn finish_all(session: &Arc<Session>, timeout: Duration) {

@@ -11,11 +11,12 @@ use super::stdio::Stdio;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tower_lsp_server::jsonrpc::{Request, Response};
 
 /// Custom requests whose params may be omitted; tower-lsp-server insists on a params field for
@@ -32,6 +33,8 @@ pub struct Transport {
     pub input: InputReader,
     pub output: OutputWriter,
     pub flush: Flush,
+    /// Notified when stdin ends (the client is gone, with or without `exit`).
+    pub closed: Arc<Notify>,
 }
 
 /// Starts the reader and writer threads.
@@ -43,9 +46,14 @@ pub fn start(stdio: Stdio) -> std::io::Result<Transport> {
         .name("odw-lsp-write".into())
         .spawn(move || write_loop(output, out_rx))?;
     let errors = out_tx.clone();
+    let closed = Arc::new(Notify::new());
+    let on_close = closed.clone();
     std::thread::Builder::new()
         .name("odw-lsp-read".into())
-        .spawn(move || read_loop(input, in_tx, errors))?;
+        .spawn(move || {
+            read_loop(input, in_tx, errors);
+            on_close.notify_one();
+        })?;
     Ok(Transport {
         input: InputReader {
             rx: in_rx,
@@ -57,6 +65,7 @@ pub fn start(stdio: Stdio) -> std::io::Result<Transport> {
             out: out_tx.clone(),
         },
         flush: Flush { out: out_tx },
+        closed,
     })
 }
 
