@@ -18,11 +18,17 @@ pub const COMMANDS: &[&str] = &[
 /// The notification that carries every `RunEvent`.
 pub const RUN_EVENT_NOTIFICATION: &str = "odw/runEvent";
 
+/// `odw.run` as a request (accepts `wait`).
 pub const REQ_RUN: &str = "odw/run";
+/// `odw.cancel` as a request.
 pub const REQ_CANCEL: &str = "odw/cancel";
+/// `odw.resume` as a request.
 pub const REQ_RESUME: &str = "odw/resume";
+/// `odw.plan` as a request.
 pub const REQ_PLAN: &str = "odw/plan";
+/// `odw.runs` as a request.
 pub const REQ_RUNS: &str = "odw/runs";
+/// `odw.result` as a request.
 pub const REQ_RESULT: &str = "odw/result";
 /// Every custom request the server answers, in the order of [`COMMANDS`].
 pub const REQUESTS: &[&str] = &[

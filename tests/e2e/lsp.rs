@@ -100,8 +100,9 @@ fn a_client_without_progress_or_custom_messages_still_gets_the_result() {
         msg["message"].as_str().unwrap().contains("succeeded"),
         "{msg}"
     );
-    // Lenses still work; then make sure nothing else was sent meanwhile.
-    let _ = lsp.request("odw/runs", json!({"limit": 5}));
+    // A round trip after the run, so anything the server sent with it has arrived.
+    let runs = lsp.request("odw/runs", json!({"limit": 5}));
+    assert_eq!(runs["result"][0]["runId"], run, "{runs}");
     for m in lsp.messages() {
         let method = m["method"].as_str().unwrap_or("");
         assert!(
@@ -149,6 +150,22 @@ return await agent("after the noise");
     );
     lsp.assert_pure();
     assert_eq!(lsp.shutdown_and_exit(), 0);
+}
+
+#[test]
+fn a_stray_print_lands_on_stderr() {
+    let ws = Ws::new();
+    let mut cmd = ws.cmd(&["lsp"]);
+    cmd.env("ODW_LSP_TEST_STRAY_PRINT", "1");
+    let mut lsp = Lsp::spawn_command(cmd);
+    started(&lsp, &ws, json!({}), Value::Null);
+    assert_eq!(lsp.shutdown_and_exit(), 0);
+    assert!(
+        lsp.stderr()
+            .contains("a stray print that must land on stderr"),
+        "{}",
+        lsp.stderr()
+    );
 }
 
 #[test]

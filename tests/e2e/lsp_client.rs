@@ -38,7 +38,11 @@ pub struct Lsp {
 impl Lsp {
     /// Starts `odw lsp` in the workspace with a clean environment.
     pub fn spawn(ws: &Ws) -> Lsp {
-        let mut cmd = ws.cmd(&["lsp"]);
+        Lsp::spawn_command(ws.cmd(&["lsp"]))
+    }
+
+    /// Starts a prepared `odw lsp` command (its stdio is taken over here).
+    pub fn spawn_command(mut cmd: std::process::Command) -> Lsp {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

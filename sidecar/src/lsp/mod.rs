@@ -43,6 +43,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A test seam: the end-to-end tests prove that a stray print cannot reach the client.
+    if std::env::var_os("ODW_LSP_TEST_STRAY_PRINT").is_some() {
+        println!("a stray print that must land on stderr");
+    }
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
