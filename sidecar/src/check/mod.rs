@@ -152,3 +152,19 @@ pub fn check(source: &str, opts: &CheckOptions) -> CheckReport {
 
 #[cfg(test)]
 mod tests;
+
+/// The checker's view of a configuration: a model id is known when it has a route (a missing
+/// key is the run's business, not the checker's). Shared by `odw check`, the language server and
+/// the planner.
+pub fn options_for(config: &crate::config::Config) -> CheckOptions {
+    let config = config.clone();
+    CheckOptions {
+        known_model: Some(Box::new(move |m: &str| {
+            let id = config.resolve_alias(m).to_string();
+            !matches!(
+                crate::providers::route::resolve(&id, &config),
+                Err(crate::providers::RouteError::NoRoute { .. })
+            )
+        })),
+    }
+}

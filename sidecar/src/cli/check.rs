@@ -22,7 +22,7 @@ pub fn main(files: &[PathBuf], json: bool) -> ExitCode {
                 continue;
             }
         };
-        let report = check::check(&source, &check_options(&config));
+        let report = check::check(&source, &check::options_for(&config));
         errors += report
             .diagnostics
             .iter()
@@ -61,19 +61,5 @@ pub fn main(files: &[PathBuf], json: bool) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// The checker's view of the configuration: which model ids have a route.
-pub fn check_options(config: &Config) -> check::CheckOptions {
-    let config = config.clone();
-    check::CheckOptions {
-        known_model: Some(Box::new(move |m: &str| {
-            let id = config.resolve_alias(m).to_string();
-            !matches!(
-                crate::providers::route::resolve(&id, &config),
-                Err(crate::providers::RouteError::NoRoute { .. })
-            )
-        })),
     }
 }

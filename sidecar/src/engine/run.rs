@@ -185,11 +185,6 @@ async fn drive(
     };
     shared.drain().await;
     let result = settle(&shared, outcome, &req.cwd);
-    shared.emit(EventKind::RunFinished {
-        state: result.state,
-        error: result.error.clone(),
-        usage: result.usage.clone(),
-    });
     if let Some(h) = heartbeat {
         h.abort();
     }
@@ -208,7 +203,17 @@ async fn drive(
             );
         }
     }
+    // The result is recorded and readable before anyone hears that the run finished.
+    let finished = EventKind::RunFinished {
+        state: result.state,
+        error: result.error.clone(),
+        usage: result.usage.clone(),
+    };
     let _ = done.send(Some(result));
+    shared.emit(finished);
+    if let Some(j) = shared.journal() {
+        let _ = j.flush_async().await;
+    }
 }
 
 /// Runs the script on a dedicated thread and waits for it without blocking the runtime.

@@ -1,7 +1,6 @@
 //! The server's settings: `initializationOptions` and `workspace/didChangeConfiguration` (the
 //! `odw` section), merged over each workspace's `odw.toml` and the user's config file.
 
-use crate::check::CheckOptions;
 use crate::config::{Config, Env};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use odw_protocol::lsp::InitializationOptions;
@@ -140,20 +139,6 @@ fn merge(base: &mut toml::Table, top: toml::Table) {
                 base.insert(k, v);
             }
         }
-    }
-}
-
-/// The checker's view of a configuration: which model ids have a route (as `odw check` does).
-pub fn check_options(config: &Config) -> CheckOptions {
-    let config = config.clone();
-    CheckOptions {
-        known_model: Some(Box::new(move |m: &str| {
-            let id = config.resolve_alias(m).to_string();
-            !matches!(
-                crate::providers::route::resolve(&id, &config),
-                Err(crate::providers::RouteError::NoRoute { .. })
-            )
-        })),
     }
 }
 

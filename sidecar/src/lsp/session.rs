@@ -215,7 +215,7 @@ impl Session {
             None => self.default_workspace(),
         };
         match self.config_for(&workspace) {
-            Ok(c) => config::check_options(&c),
+            Ok(c) => crate::check::options_for(&c),
             // A broken odw.toml is reported when a run starts; the checker skips routes meanwhile.
             Err(_) => CheckOptions::default(),
         }

@@ -32,7 +32,7 @@ pub async fn validate(
     config: &Config,
     env: &Env,
 ) -> Verdict {
-    let options = crate::cli::check::check_options(config);
+    let options = check::options_for(config);
     let diagnostics = check::check(script, &options).diagnostics;
     let name = shown.display().to_string();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
