@@ -14,9 +14,9 @@ use super::docs::agent_option_names;
 use super::findings::Findings;
 use super::globals::nearest;
 
-const SCHEMA_TYPES: &[&str] = &[
-    "string", "number", "integer", "boolean", "array", "object", "null",
-];
+use crate::providers::structured::{
+    SCHEMA_MARKERS as JSON_SCHEMA_KEYS, TYPE_NAMES as SCHEMA_TYPES,
+};
 
 /// Type names from other languages, mapped to the JSON Schema name the author meant.
 const TYPE_ALIASES: &[(&str, &str)] = &[
@@ -30,20 +30,6 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("dict", "object"),
     ("map", "object"),
     ("obj", "object"),
-];
-
-/// Keys that mark a schema as full JSON Schema rather than the `{key: "type"}` shorthand; the
-/// same list as `providers::structured`, so the checker skips exactly what the runtime passes.
-const JSON_SCHEMA_KEYS: &[&str] = &[
-    "type",
-    "$ref",
-    "$schema",
-    "anyOf",
-    "oneOf",
-    "allOf",
-    "properties",
-    "enum",
-    "const",
 ];
 
 const MODEL_ALIASES: &[&str] = &["default", "planning", "fallback"];

@@ -6,6 +6,40 @@ use super::{ErrorKind, ModelReply, ProviderError};
 use crate::config::Secret;
 use std::time::{Duration, SystemTime};
 
+/// Messages in the OpenAI/Ollama shape: the system prompt first, then the conversation.
+pub(crate) fn chat_messages(req: &super::ModelRequest) -> Vec<serde_json::Value> {
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(system) = req.system.as_deref().filter(|s| !s.is_empty()) {
+        messages.push(serde_json::json!({"role": "system", "content": system}));
+    }
+    for m in &req.messages {
+        let role = match m.role {
+            super::Role::User => "user",
+            super::Role::Assistant => "assistant",
+        };
+        messages.push(serde_json::json!({"role": role, "content": m.content}));
+    }
+    messages
+}
+
+/// POSTs `body` to `url` with `Authorization: Bearer <key>` when the route has a key.
+pub(crate) async fn post_bearer(
+    client: &reqwest::Client,
+    route: &Route,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<RawResponse, ProviderError> {
+    let bearer = route
+        .api_key
+        .as_ref()
+        .map(|k| format!("Bearer {}", k.expose()));
+    let mut headers = Vec::new();
+    if let Some(b) = &bearer {
+        headers.push(("authorization", b.as_str(), true));
+    }
+    post_json(client, route, url, &headers, body).await
+}
+
 /// What came back from one POST, before the wire format reads it.
 pub(crate) struct RawResponse {
     pub status: u16,

@@ -2,7 +2,7 @@
 //! servers (vLLM, llama.cpp, LM Studio) and by gateways, so it reads replies leniently.
 
 use super::http::{self, count};
-use super::{ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage};
+use super::{ModelReply, ModelRequest, ProviderError, Route, TokenUsage};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -13,31 +13,13 @@ pub async fn send(
     req: &ModelRequest,
 ) -> Result<ModelReply, ProviderError> {
     let url = format!("{}/chat/completions", route.base_url);
-    let bearer = route
-        .api_key
-        .as_ref()
-        .map(|k| format!("Bearer {}", k.expose()));
-    let mut headers = Vec::new();
-    if let Some(b) = &bearer {
-        headers.push(("authorization", b.as_str(), true));
-    }
-    let raw = http::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
+    let raw = http::post_bearer(client, route, &url, &build_body(route, req)).await?;
     parse_response(route, raw.status, raw.retry_after, &raw.body)
 }
 
 /// The request body.
 pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
-    let mut messages = Vec::with_capacity(req.messages.len() + 1);
-    if let Some(system) = req.system.as_deref().filter(|s| !s.is_empty()) {
-        messages.push(json!({"role": "system", "content": system}));
-    }
-    for m in &req.messages {
-        let role = match m.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        messages.push(json!({"role": role, "content": m.content}));
-    }
+    let messages = http::chat_messages(req);
     let mut body = json!({"model": route.model, "messages": messages});
     // Reasoning models reject `max_tokens`; older and compatible servers only know it.
     let max_key = if uses_max_completion_tokens(&route.model) {
@@ -113,7 +95,7 @@ mod tests {
     use super::*;
     use crate::config::Secret;
     use crate::providers::http::test_http::{http, serve};
-    use crate::providers::{ErrorKind, Message, Wire};
+    use crate::providers::{ErrorKind, Message, Role, Wire};
 
     fn route(model: &str, key: Option<&str>) -> Route {
         Route {

@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-/// Keys that mark an object as JSON Schema already rather than shorthand.
-const SCHEMA_MARKERS: &[&str] = &[
+/// Keys that mark an object as JSON Schema already rather than shorthand (the checker uses the
+/// same list, so it skips exactly what the runtime passes through).
+pub const SCHEMA_MARKERS: &[&str] = &[
     "type",
     "$ref",
     "$schema",
@@ -18,7 +19,8 @@ const SCHEMA_MARKERS: &[&str] = &[
     "const",
 ];
 
-const TYPE_NAMES: &[&str] = &[
+/// The type names the shorthand accepts.
+pub const TYPE_NAMES: &[&str] = &[
     "string", "number", "integer", "boolean", "array", "object", "null",
 ];
 
