@@ -60,6 +60,10 @@ pub struct InitializationOptions {
     /// Globs of workflow scripts (default `**/*.workflow.js`, `**/workflows/*.js`, `.odw/**/*.js`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_globs: Option<Vec<String>>,
+    /// Open `.odw/runs/<id>/result.md` with `window/showDocument` after a run that succeeded
+    /// (default off: a result replaces the view only when the user asks, with `odw.result`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_result: Option<bool>,
 }
 
 /// `odw/run` and `odw.run`: a file by `uri`, or inline `text`.
@@ -152,6 +156,9 @@ pub struct RunSummary {
     pub agents: u64,
     pub tokens: u64,
     pub cost_usd: f64,
+    /// A dry run: simulated replies, no request was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

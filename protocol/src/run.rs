@@ -132,6 +132,9 @@ pub struct Usage {
     /// Calls that failed.
     #[serde(default)]
     pub failed: u64,
+    /// Calls that were in flight when the run was cancelled (not counted as failed).
+    #[serde(default)]
+    pub cancelled: u64,
 }
 
 /// Per-run caps. `None` means no cap.

@@ -146,7 +146,12 @@ fn config_snippet_uses_known_keys_and_real_commands() {
                 "{key}: {command} is not an odw command"
             );
             // After the command Helix reads a stream of JSON values (once expanded).
-            let args = rest[command.len()..].replace("%{file_path_absolute}", "/w/a.workflow.js");
+            // Only what Helix 25.07.1 (the release) expands: `%{file_path_absolute}` is newer.
+            assert!(
+                !rest.contains("%{file_path_absolute}"),
+                "{key}: Helix 25.07.1 does not know %{{file_path_absolute}}: {line}"
+            );
+            let args = rest[command.len()..].replace("%{buffer_name}", "a.workflow.js");
             for v in serde_json::Deserializer::from_str(&args).into_iter::<Value>() {
                 v.unwrap_or_else(|e| panic!("{key}: arguments are not JSON: {e}: {args}"));
             }
@@ -215,6 +220,12 @@ impl Helix {
     /// Starts `odw lsp` in the workspace and initializes it with Helix's capabilities (its
     /// `initialize` in helix-lsp/src/client.rs, trimmed to what matters here).
     fn start(ws: &Ws, work_done_progress: bool) -> Helix {
+        Helix::start_with(ws, work_done_progress, false, Value::Null)
+    }
+
+    /// As [`Helix::start`]; `show_document` as Helix master declares it (25.07.1 does not), and
+    /// `options` as `[language-server.odw] config` sends them.
+    fn start_with(ws: &Ws, work_done_progress: bool, show_document: bool, options: Value) -> Helix {
         let stderr_path = ws.path().join("odw-lsp.stderr");
         let mut child = ws
             .cmd(&["lsp"])
@@ -238,7 +249,10 @@ impl Helix {
         let root = uri(ws.path());
         let mut window = json!({});
         if work_done_progress {
-            window = json!({"workDoneProgress": true});
+            window["workDoneProgress"] = json!(true);
+        }
+        if show_document {
+            window["showDocument"] = json!({"support": true});
         }
         let r = h.request(
             "initialize",
@@ -248,6 +262,7 @@ impl Helix {
                 "rootPath": ws.path(),
                 "workspaceFolders": [{"uri": root, "name": "ws"}],
                 "clientInfo": {"name": "helix", "version": "25.07"},
+                "initializationOptions": options,
                 "capabilities": {
                     "workspace": {
                         "configuration": true,
@@ -289,6 +304,7 @@ impl Helix {
                 Ok(Value::Array(vec![Value::Null; n]))
             }
             "workspace/workspaceFolders" => Ok(json!([])),
+            "window/showDocument" => Ok(json!({"success": true})),
             _ => Err(json!({"code": -32601, "message": "Method not found"})),
         };
         let msg = match result {
@@ -435,13 +451,18 @@ fn hello(ws: &Ws) -> PathBuf {
     ws.write("hello.workflow.js", &text)
 }
 
-/// The result file named at the end of a `showMessage` (`… (result: PATH)`).
-fn result_path(message: &str) -> PathBuf {
+/// The result file a `showMessage` names (`… → .odw/runs/<id>/result.md: preview`), relative
+/// to the workspace so it fits in a status line.
+fn result_path(ws: &Ws, message: &str) -> PathBuf {
     let start = message
-        .rfind("(result: ")
+        .find(" → ")
         .expect("the message names the result file")
-        + 9;
-    PathBuf::from(message[start..].trim_end_matches(')'))
+        + " → ".len();
+    let rest = &message[start..];
+    let end = rest.find(".md").expect("a result.md path") + 3;
+    let relative = Path::new(&rest[..end]);
+    assert!(relative.is_relative(), "{message}");
+    ws.path().join(relative)
 }
 
 #[test]
@@ -455,7 +476,7 @@ fn helix_runs_a_script_and_reads_progress_and_the_outcome() {
 
     let message = hx.wait_for_message("succeeded");
     assert!(message.starts_with("odw: hello succeeded"), "{message}");
-    let result = std::fs::read_to_string(result_path(&message)).unwrap();
+    let result = std::fs::read_to_string(result_path(&ws, &message)).unwrap();
     assert!(
         result.contains("echo: Write one short, friendly sentence"),
         "{result}"
@@ -477,7 +498,8 @@ fn helix_runs_a_script_and_reads_progress_and_the_outcome() {
     assert_eq!(kinds.first(), Some(&"begin"), "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"end"), "{kinds:?}");
     let begin = &hx.methods("$/progress")[0]["params"]["value"];
-    assert_eq!(begin["title"], "odw: hello", "{begin}");
+    // Helix prefixes progress with the server's name itself: `odw: hello`, not `odw: odw: hello`.
+    assert_eq!(begin["title"], "hello", "{begin}");
 
     // Nothing Helix cannot handle: no custom notifications, no showDocument it did not declare.
     assert!(hx.methods("odw/runEvent").is_empty(), "{}", hx.transcript());
@@ -498,7 +520,7 @@ fn helix_without_progress_support_still_gets_runs_and_outcomes() {
     // `%{buffer_name}` from the project root: a path relative to the workspace.
     hx.workspace_command("odw.run", json!(["hello.workflow.js"]));
     let message = hx.wait_for_message("succeeded");
-    assert!(result_path(&message).is_file(), "{message}");
+    assert!(result_path(&ws, &message).is_file(), "{message}");
     // A dry run with the object form of the arguments.
     hx.workspace_command(
         "odw.run",
@@ -533,6 +555,9 @@ fn helix_cancels_the_newest_run_with_a_bare_command() {
     hx.workspace_command("odw.cancel", json!([]));
     let message = hx.wait_for_message("cancelled");
     assert!(message.starts_with("odw: slow cancelled"), "{message}");
+    // The call in flight was stopped, not failed.
+    assert!(message.contains("1 cancelled"), "{message}");
+    assert!(!message.contains("failed"), "{message}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "cancelling took {:?}",
@@ -540,4 +565,213 @@ fn helix_cancels_the_newest_run_with_a_bare_command() {
     );
     assert_eq!(hx.messages().len(), 1, "{:?}", hx.messages());
     hx.quit();
+}
+
+/// The request's error message, or panics when it succeeded.
+fn error_of(r: &Value) -> String {
+    r["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error: {r}"))
+        .to_string()
+}
+
+#[test]
+fn helix_buffer_names_resolve_and_ambiguity_is_an_error() {
+    let ws = Ws::new();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello.workflow.js"),
+    )
+    .unwrap();
+    let a = ws.write("a/hello.workflow.js", &text);
+    let b = ws.write("b/hello.workflow.js", &text);
+    let mut hx = Helix::start(&ws, true);
+    hx.open(&a);
+    hx.open(&b);
+    // `%{buffer_name}` of hx started in `a/`: ambiguous with `b/` open too.
+    let r = hx.request(
+        "workspace/executeCommand",
+        json!({"command": "odw.run", "arguments": ["hello.workflow.js"]}),
+    );
+    let e = error_of(&r);
+    assert!(e.contains("ambiguous"), "{e}");
+    assert!(
+        e.contains("a/hello.workflow.js") && e.contains("b/hello.workflow.js"),
+        "{e}"
+    );
+    // hx started in `b/`, buffer in `a/`: `../a/hello.workflow.js`.
+    hx.workspace_command("odw.run", json!(["../a/hello.workflow.js"]));
+    hx.wait_for_message("succeeded");
+    let r = hx.request(
+        "workspace/executeCommand",
+        json!({"command": "odw.run", "arguments": ["nowhere.workflow.js"]}),
+    );
+    assert!(error_of(&r).contains("no open document"), "{r}");
+    hx.quit();
+}
+
+#[test]
+fn helix_runs_from_a_code_action_with_the_estimate_in_its_title() {
+    let ws = Ws::new();
+    let script = hello(&ws);
+    let mut hx = Helix::start(&ws, true);
+    hx.open(&script);
+    // `space a` anywhere in the file (Helix has no code lenses).
+    let titles_and_commands = |hx: &mut Helix| -> Vec<(String, Value)> {
+        let r = hx.request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": uri(&script)},
+                "range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 0}},
+                "context": {"diagnostics": []},
+            }),
+        );
+        r["result"]
+            .as_array()
+            .unwrap_or_else(|| panic!("code actions: {r}"))
+            .iter()
+            .map(|a| {
+                (
+                    a["title"].as_str().unwrap().to_string(),
+                    a["command"].clone(),
+                )
+            })
+            .collect()
+    };
+    // The estimate is computed on the simulated provider in the background: it shows at once
+    // or on a later request.
+    let deadline = Instant::now() + WAIT;
+    let actions = loop {
+        let actions = titles_and_commands(&mut hx);
+        if actions
+            .iter()
+            .any(|(t, _)| t.starts_with("odw: Dry run: ≈1 agents · ≈$"))
+        {
+            break actions;
+        }
+        assert!(Instant::now() < deadline, "no estimate in {actions:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (_, run) = actions
+        .iter()
+        .find(|(t, _)| t == "odw: ▶ Run")
+        .unwrap_or_else(|| panic!("{actions:?}"));
+    // Choosing the action makes Helix send its command.
+    hx.workspace_command(run["command"].as_str().unwrap(), run["arguments"].clone());
+    hx.wait_for_message("succeeded");
+    // Estimating did not add a run: only the real one is listed.
+    let out = ws.cmd(&["runs", "--json"]).output().unwrap();
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    let after = titles_and_commands(&mut hx);
+    assert!(
+        after
+            .iter()
+            .any(|(t, _)| t.starts_with("odw: Open result of r-")),
+        "{after:?}"
+    );
+    hx.quit();
+}
+
+#[test]
+fn helix_master_declares_show_document_but_results_open_only_when_asked() {
+    let ws = Ws::new();
+    let script = hello(&ws);
+    let slow = ws.write(
+        "slow.workflow.js",
+        "export const meta = { name: \"slow\" };\n\
+         return await agent(\"[[latency:30000]] take your time\", { label: \"slow\" });\n",
+    );
+    let mut hx = Helix::start_with(&ws, true, true, Value::Null);
+    hx.open(&script);
+    hx.workspace_command("odw.run", json!([script.display().to_string()]));
+    hx.wait_for_message("succeeded");
+    hx.workspace_command(
+        "odw.run",
+        json!([{"uri": script.display().to_string(), "dryRun": true}]),
+    );
+    hx.wait_for_message("≈1 agents");
+    hx.workspace_command("odw.run", json!([slow.display().to_string()]));
+    hx.wait_for("the slow agent under way", WAIT, |m| {
+        m["method"] == "$/progress"
+            && m["params"]["value"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("0/1 agents"))
+    });
+    hx.workspace_command("odw.cancel", json!([]));
+    hx.wait_for_message("cancelled");
+    // Nothing replaced the user's view: not the success, not the dry run, not the cancel.
+    assert!(
+        hx.methods("window/showDocument").is_empty(),
+        "{}",
+        hx.transcript()
+    );
+    // `:lsp-workspace-command odw.result`: the newest finished run that is not a dry run (the
+    // cancelled one), opened because the user asked.
+    let r = hx.request(
+        "workspace/executeCommand",
+        json!({"command": "odw.result", "arguments": []}),
+    );
+    assert_eq!(r["result"]["state"], "cancelled", "{r}");
+    let shown = hx.wait_for("showDocument after odw.result", WAIT, |m| {
+        m["method"] == "window/showDocument"
+    });
+    assert!(
+        shown["params"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/result.md"),
+        "{shown}"
+    );
+    hx.quit();
+
+    // With `openResult`, a run that succeeded opens its result; a dry run still does not.
+    let mut hx = Helix::start_with(&ws, true, true, json!({"openResult": true}));
+    hx.open(&script);
+    hx.workspace_command(
+        "odw.run",
+        json!([{"uri": script.display().to_string(), "dryRun": true}]),
+    );
+    hx.wait_for_message("≈1 agents");
+    assert!(hx.methods("window/showDocument").is_empty());
+    hx.workspace_command("odw.run", json!([script.display().to_string()]));
+    hx.wait_for_message("succeeded");
+    hx.wait_for("showDocument of the result", WAIT, |m| {
+        m["method"] == "window/showDocument"
+    });
+    hx.quit();
+}
+
+#[test]
+fn dry_runs_are_marked_in_listings_and_skipped_as_the_last_result() {
+    let ws = Ws::new();
+    let script = hello(&ws);
+    let run = |args: &[&str]| {
+        let out = ws.cmd(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let path = script.display().to_string();
+    assert!(run(&["run", &path]).0);
+    assert!(run(&["run", &path, "--dry-run"]).0);
+    let (_, listing) = run(&["runs"]);
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 2, "{listing}");
+    assert!(lines[0].contains("succeeded (dry run)"), "{listing}");
+    assert!(!lines[1].contains("dry run"), "{listing}");
+    let (_, json) = run(&["runs", "--json"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["dryRun"], true, "{v}");
+    assert!(v[1].get("dryRun").is_none(), "{v}");
+    let real = v[1]["runId"].as_str().unwrap();
+    // The newest result that is a real one, for `space o o`.
+    let (ok, last) = run(&["runs", "--last-result"]);
+    assert!(ok);
+    assert!(
+        last.trim().ends_with(&format!("{real}/result.md")),
+        "{last}"
+    );
+    let (_, show) = run(&["show", v[0]["runId"].as_str().unwrap()]);
+    assert!(show.contains("dry run"), "{show}");
 }

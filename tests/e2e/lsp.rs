@@ -20,7 +20,7 @@ fn initialize_advertises_capabilities_and_commands() {
     assert!(caps["completionProvider"].is_object());
     assert_eq!(
         caps["codeActionProvider"]["codeActionKinds"],
-        json!(["quickfix"])
+        json!(["quickfix", "source"])
     );
     assert_eq!(caps["codeLensProvider"]["resolveProvider"], false);
     assert_eq!(

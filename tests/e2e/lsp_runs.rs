@@ -14,7 +14,13 @@ fn a_run_reports_progress_events_and_its_result() {
     // On disk a different script: the run must use the editor's unsaved buffer.
     ws.write(file, "export const meta = {};\nreturn 'from disk';\n");
     let mut lsp = Lsp::spawn(&ws);
-    started(&lsp, &ws, full_caps(), json!({"model": "testo:llama"}));
+    // `openResult`: this user wants the result document opened after a run that succeeded.
+    started(
+        &lsp,
+        &ws,
+        full_caps(),
+        json!({"model": "testo:llama", "openResult": true}),
+    );
     let u = uri(&ws, file);
     open(&lsp, &u, TRIO, 1);
     let run = run_id(&execute(&lsp, "odw.run", json!([u])));
@@ -36,7 +42,7 @@ fn a_run_reports_progress_events_and_its_result() {
     );
     let values = progress(&lsp, &run);
     assert_eq!(values[0]["kind"], "begin");
-    assert_eq!(values[0]["title"], "odw: trio");
+    assert_eq!(values[0]["title"], "trio");
     assert_eq!(values[0]["cancellable"], true);
     let reports: Vec<&Value> = values.iter().filter(|v| v["kind"] == "report").collect();
     assert!(!reports.is_empty(), "{values:?}");
@@ -45,10 +51,12 @@ fn a_run_reports_progress_events_and_its_result() {
         .filter_map(|r| r["percentage"].as_u64())
         .collect();
     assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
+    // `starting` until the first agent is queued, then `n/m agents`; never `0/0 agents`.
     assert!(
-        reports
-            .iter()
-            .any(|r| r["message"].as_str().unwrap().contains("agents")),
+        reports.iter().all(|r| {
+            let m = r["message"].as_str().unwrap();
+            (m.ends_with("starting") || m.contains(" agents")) && !m.contains("0/0 agents")
+        }),
         "{reports:?}"
     );
     assert_eq!(values.last().unwrap()["kind"], "end");

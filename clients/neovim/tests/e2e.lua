@@ -208,7 +208,7 @@ function scenarios.cancel()
   local id = panel.newest()
   -- What statusline plugins read while the run is live.
   wait(30000, function()
-    return vim.lsp.status():find("odw: slow", 1, true) ~= nil
+    return vim.lsp.status():find("slow", 1, true) ~= nil
   end, "vim.lsp.status() shows the live run")
   local t0 = vim.uv.hrtime()
   vim.cmd("OdwCancel")

@@ -40,6 +40,10 @@ pub struct ListArgs {
     /// At most this many runs, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Print only the path of the newest finished run's result file (dry runs and runs still
+    /// going are skipped), for editors: `:open %sh{odw runs --last-result}` in Helix.
+    #[arg(long, conflicts_with = "json")]
+    pub last_result: bool,
     #[arg(long, value_name = "PATH", env = "ODW_DB")]
     pub db: Option<PathBuf>,
 }
@@ -113,6 +117,20 @@ pub fn list(a: ListArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::usage_error(e),
     };
+    if a.last_result {
+        let newest = rows.iter().find_map(|r| {
+            let path = r.cwd.join(".odw/runs").join(&r.run_id.0).join("result.md");
+            (!r.dry_run && r.state != odw_protocol::RunState::Running && path.is_file())
+                .then_some(path)
+        });
+        return match newest {
+            Some(path) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            None => super::usage_error("no finished run with a result yet (dry runs do not count)"),
+        };
+    }
     let summaries: Vec<odw_protocol::lsp::RunSummary> = rows.iter().map(|r| r.summary()).collect();
     if a.json {
         println!("{}", serde_json::to_string(&summaries).unwrap_or_default());
@@ -122,9 +140,15 @@ pub fn list(a: ListArgs) -> ExitCode {
         eprintln!("odw: no runs yet");
     }
     for s in summaries {
+        // A dry run's replies are simulated: say so wherever its state is shown.
+        let state = if s.dry_run {
+            format!("{} (dry run)", s.state)
+        } else {
+            s.state.to_string()
+        };
         println!(
-            "{}  {:<16} {:>5} agents {:>9} tokens  ${:<8.4} {}",
-            s.run_id, s.state, s.agents, s.tokens, s.cost_usd, s.script
+            "{}  {:<22} {:>5} agents {:>9} tokens  ${:<8.4} {}",
+            s.run_id, state, s.agents, s.tokens, s.cost_usd, s.script
         );
     }
     ExitCode::SUCCESS
@@ -157,6 +181,7 @@ pub fn show(a: ShowArgs) -> ExitCode {
         let v = serde_json::json!({
             "runId": run.run_id,
             "state": run.state,
+            "dryRun": run.dry_run,
             "script": run.script_path,
             "cwd": run.cwd,
             "args": run.args,
@@ -183,7 +208,14 @@ pub fn show(a: ShowArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     println!("run      {}", run.run_id);
-    println!("state    {}", run.state);
+    if run.dry_run {
+        println!(
+            "state    {} (dry run: simulated replies, no request sent)",
+            run.state
+        );
+    } else {
+        println!("state    {}", run.state);
+    }
     println!("script   {}", run.script_path.display());
     println!("cwd      {}", run.cwd.display());
     println!(

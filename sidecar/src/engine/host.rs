@@ -288,7 +288,11 @@ impl RunShared {
         {
             let mut u = self.usage.lock().unwrap();
             u.agents += 1;
-            u.failed += 1;
+            if code == AgentErrorCode::Cancelled {
+                u.cancelled += 1;
+            } else {
+                u.failed += 1;
+            }
         }
         self.failures.lock().unwrap().push(Failure {
             call,

@@ -77,6 +77,7 @@ struct Inner {
 /// A run this engine is executing or has finished.
 struct LiveRun {
     script: String,
+    dry_run: bool,
     started_at: u64,
     cancel: Box<dyn Fn() + Send + Sync>,
     done: watch::Receiver<Option<RunResult>>,
@@ -211,6 +212,7 @@ impl Engine {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<inline>".into());
         let (done_tx, done_rx) = watch::channel(None);
+        let dry_run = req.dry_run;
         let started = run::start(
             run::Launch {
                 id: id.clone(),
@@ -242,6 +244,7 @@ impl Engine {
             id.clone(),
             LiveRun {
                 script,
+                dry_run,
                 started_at: events::now_ms(),
                 cancel: started,
                 done: done_rx,
@@ -353,6 +356,7 @@ impl Engine {
                         .as_ref()
                         .map_or(0, |d| d.usage.tokens_in + d.usage.tokens_out),
                     cost_usd: done.as_ref().map_or(0.0, |d| d.usage.cost_usd),
+                    dry_run: r.dry_run,
                 }
             })
             .collect();

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 const RUN_COLUMNS: &str = "run_id, script_path, script_text, dialect, args, cwd, config, \
      model_map, budget_tokens, budget_usd, dry_run, state, error, result, owner, heartbeat_ms, \
      created_ms, started_ms, finished_ms, agents, requests, tokens_in, tokens_out, cost_usd, \
-     cached, failed";
+     cached, failed, cancelled";
 
 /// Columns as read, before JSON and enums are decoded (decoding needs the path for errors,
 /// which a rusqlite row closure cannot return).
@@ -46,6 +46,7 @@ struct RawRun {
     cost_usd: f64,
     cached: i64,
     failed: i64,
+    cancelled: i64,
 }
 
 fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
@@ -73,6 +74,7 @@ fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
         cost_usd: r.get(23)?,
         cached: r.get(24)?,
         failed: r.get(25)?,
+        cancelled: r.get(26)?,
     })
 }
 
@@ -118,6 +120,7 @@ impl RawRun {
                 cost_usd: self.cost_usd,
                 cached: to_u64(self.cached),
                 failed: to_u64(self.failed),
+                cancelled: to_u64(self.cancelled),
             },
         })
     }

@@ -100,8 +100,11 @@ CREATE TABLE nondeterminism (
 ) STRICT;
 "#;
 
+/// Calls in flight when a run was cancelled are counted apart from failures.
+const V2: &str = "ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;";
+
 /// Every migration in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Opens the read-write connection, sets the pragmas and brings the schema up to date.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, JournalError> {

@@ -66,6 +66,7 @@ impl RunRow {
             agents: self.usage.agents,
             tokens: self.usage.tokens_in + self.usage.tokens_out,
             cost_usd: self.usage.cost_usd,
+            dry_run: self.dry_run,
         }
     }
 }

@@ -58,7 +58,7 @@ pub(super) fn create_run(conn: &Connection, run: &NewRun) -> rusqlite::Result<bo
 pub(super) fn write_usage(conn: &Connection, run_id: &RunId, u: &Usage) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET agents = ?2, requests = ?3, tokens_in = ?4, tokens_out = ?5, \
-         cost_usd = ?6, cached = ?7, failed = ?8 WHERE run_id = ?1",
+         cost_usd = ?6, cached = ?7, failed = ?8, cancelled = ?9 WHERE run_id = ?1",
     )?
     .execute(params![
         run_id.0,
@@ -69,6 +69,7 @@ pub(super) fn write_usage(conn: &Connection, run_id: &RunId, u: &Usage) -> rusql
         u.cost_usd,
         to_i64(u.cached),
         to_i64(u.failed),
+        to_i64(u.cancelled),
     ])?;
     Ok(())
 }

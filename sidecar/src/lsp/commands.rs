@@ -130,16 +130,25 @@ fn list(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
     to_value(runs)
 }
 
-/// `odw.result`: `runId` → `{state, result, error?, usage}`, and opens the result file.
+/// `odw.result`: `runId`, or none for the newest finished run that is not a dry run →
+/// `{state, result, error?, usage}`, and opens the result file (the user asked for it).
 fn result(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
+    let engine = session.engine();
     let params: ResultParams = match args.first() {
         Some(Value::String(id)) => ResultParams {
             run_id: RunId(id.clone()),
         },
         Some(v @ Value::Object(_)) => parse(v)?,
+        None | Some(Value::Null) => ResultParams {
+            run_id: engine
+                .runs(DEFAULT_RUNS_LIMIT)
+                .into_iter()
+                .find(|r| !r.dry_run && r.state != RunState::Running)
+                .map(|r| r.run_id)
+                .ok_or_else(|| request_failed("no finished run yet (dry runs do not count)"))?,
+        },
         _ => return Err(Error::invalid_params("odw.result needs a `runId`")),
     };
-    let engine = session.engine();
     let id = &params.run_id;
     let Some(r) = engine.result(id) else {
         if engine.live_runs().contains(id) {

@@ -16,6 +16,8 @@ pub struct Settings {
     pub model: Option<String>,
     pub concurrency: Option<u32>,
     pub run_events: Option<bool>,
+    /// Open a succeeded run's result document without being asked.
+    pub open_result: bool,
     /// `odw.toml`-shaped overrides.
     pub overrides: toml::Table,
     pub globs: GlobSet,
@@ -27,6 +29,7 @@ impl Default for Settings {
             model: None,
             concurrency: None,
             run_events: None,
+            open_result: false,
             overrides: toml::Table::new(),
             globs: build_globs(DEFAULT_GLOBS.iter().copied()).unwrap_or_else(|_| GlobSet::empty()),
         }
@@ -65,6 +68,7 @@ impl Settings {
             model: opts.model,
             concurrency: opts.concurrency,
             run_events: opts.run_events,
+            open_result: opts.open_result.unwrap_or(false),
             overrides,
             globs,
         })

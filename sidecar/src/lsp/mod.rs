@@ -13,6 +13,7 @@ mod framing;
 mod hover;
 mod plan;
 mod progress;
+mod run_actions;
 mod runs;
 mod scripts;
 mod server;

@@ -2,7 +2,7 @@
 //! `Audit · 12/40 agents · 3 failed · $0.04` with a rising percentage, and an end message.
 //! Pure, so the wording and the arithmetic are unit-tested.
 
-use odw_protocol::{EventKind, RunResult, RunState};
+use odw_protocol::{AgentErrorCode, EventKind, RunResult, RunState};
 use std::path::Path;
 
 /// The progress of one run as the editor shows it.
@@ -14,6 +14,7 @@ pub struct RunProgress {
     queued: u64,
     done: u64,
     failed: u64,
+    cancelled: u64,
     cost_usd: f64,
     percent: u32,
 }
@@ -51,6 +52,14 @@ impl RunProgress {
                 self.cost_usd += cost_usd;
             }
             EventKind::AgentCached { .. } => self.done += 1,
+            // Calls in flight when the run is cancelled did not fail: they were stopped.
+            EventKind::AgentFailed {
+                code: AgentErrorCode::Cancelled,
+                ..
+            } => {
+                self.done += 1;
+                self.cancelled += 1;
+            }
             EventKind::AgentFailed { .. } => {
                 self.done += 1;
                 self.failed += 1;
@@ -61,9 +70,9 @@ impl RunProgress {
         true
     }
 
-    /// `odw: <script name>`.
+    /// The script's name: clients already prefix progress with the server's name (`odw`).
     pub fn title(&self) -> String {
-        format!("odw: {}", self.name)
+        self.name.clone()
     }
 
     /// The script's name (its `meta.name`, else its file name).
@@ -80,9 +89,17 @@ impl RunProgress {
         if let Some(p) = &self.phase {
             parts.push(p.clone());
         }
-        parts.push(format!("{}/{} agents", self.done, self.queued));
+        // `0/0 agents` reads like a stuck run; nothing is queued until the script calls agent().
+        if self.queued == 0 {
+            parts.push("starting".to_string());
+        } else {
+            parts.push(format!("{}/{} agents", self.done, self.queued));
+        }
         if self.failed > 0 {
             parts.push(format!("{} failed", self.failed));
+        }
+        if self.cancelled > 0 {
+            parts.push(format!("{} cancelled", self.cancelled));
         }
         if self.cost_usd > 0.0 {
             parts.push(usd(self.cost_usd));
@@ -110,6 +127,9 @@ pub fn end_message(r: &RunResult) -> String {
         if r.usage.failed > 0 {
             parts.push(format!("{} failed", r.usage.failed));
         }
+        if r.usage.cancelled > 0 {
+            parts.push(format!("{} cancelled", r.usage.cancelled));
+        }
         if r.usage.cost_usd > 0.0 {
             parts.push(usd(r.usage.cost_usd));
         }
@@ -117,9 +137,15 @@ pub fn end_message(r: &RunResult) -> String {
     parts.join(" · ")
 }
 
-/// The `window/showMessage` text at the end of a run.
-pub fn final_message(name: &str, r: &RunResult) -> String {
+/// The `window/showMessage` text at the end of a run: one line that reads well in a status
+/// line, so the short, workspace-relative result path comes before the (long) preview.
+pub fn final_message(name: &str, r: &RunResult, workspace: &Path) -> String {
     let mut text = format!("odw: {name} {}", end_message(r));
+    if let Some(p) = &r.result_path {
+        let p = Path::new(p);
+        let shown = p.strip_prefix(workspace).unwrap_or(p);
+        text.push_str(&format!(" → {}", shown.display()));
+    }
     match (r.state, &r.error) {
         (RunState::Succeeded, _) => {
             if let Some(preview) = preview(&r.result) {
@@ -128,9 +154,6 @@ pub fn final_message(name: &str, r: &RunResult) -> String {
         }
         (_, Some(e)) => text.push_str(&format!(": {}", error_summary(e))),
         _ => {}
-    }
-    if let Some(p) = &r.result_path {
-        text.push_str(&format!(" (result: {p})"));
     }
     text
 }
@@ -207,7 +230,7 @@ pub fn script_name(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use odw_protocol::{AgentErrorCode, RunId, Usage};
+    use odw_protocol::{RunId, Usage};
 
     fn queued(phase: Option<&str>) -> EventKind {
         EventKind::AgentQueued {
@@ -240,7 +263,8 @@ mod tests {
             resumed: false,
             dry_run: false,
         });
-        assert_eq!(p.title(), "odw: audit");
+        assert_eq!(p.title(), "audit");
+        assert_eq!(p.message(), "starting");
         for _ in 0..40 {
             p.apply(&queued(Some("Audit")));
         }
@@ -261,6 +285,24 @@ mod tests {
             level: "info".into(),
             message: "m".into()
         }));
+    }
+
+    #[test]
+    fn calls_stopped_by_a_cancel_are_cancelled_not_failed() {
+        let mut p = RunProgress::new("x");
+        for _ in 0..3 {
+            p.apply(&queued(None));
+        }
+        p.apply(&finished(0.0));
+        for _ in 0..2 {
+            p.apply(&EventKind::AgentFailed {
+                call: 1,
+                label: "l".into(),
+                code: AgentErrorCode::Cancelled,
+                message: "cancelled".into(),
+            });
+        }
+        assert_eq!(p.message(), "3/3 agents · 2 cancelled");
     }
 
     #[test]
@@ -295,23 +337,26 @@ mod tests {
             estimate: None,
         };
         assert_eq!(end_message(&r), "succeeded · 2 agents · $0.0012");
+        let w = Path::new("/w");
         assert_eq!(
-            final_message("audit", &r),
-            "odw: audit succeeded · 2 agents · $0.0012: echo: hi… (result: /w/.odw/runs/r1/result.md)"
+            final_message("audit", &r, w),
+            "odw: audit succeeded · 2 agents · $0.0012 → .odw/runs/r1/result.md: echo: hi…"
         );
         r.state = RunState::Cancelled;
         r.error = Some("the run was cancelled\nmore".into());
         r.result_path = None;
+        r.usage.cancelled = 8;
         assert_eq!(
-            final_message("audit", &r),
-            "odw: audit cancelled · 2 agents · $0.0012: the run was cancelled"
+            final_message("audit", &r, w),
+            "odw: audit cancelled · 2 agents · 8 cancelled · $0.0012: the run was cancelled"
         );
         r.state = RunState::Failed;
         r.error = Some(
             "the script has errors and did not run:\n/w/a.js:2:4: error[syntax]: x\n  |".into(),
         );
+        r.usage.cancelled = 0;
         assert_eq!(
-            final_message("audit", &r),
+            final_message("audit", &r, w),
             "odw: audit failed · 2 agents · $0.0012: the script has errors and did not run: /w/a.js:2:4: error[syntax]: x"
         );
     }

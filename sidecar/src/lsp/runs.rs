@@ -11,7 +11,7 @@ use odw_protocol::run::Estimate;
 use odw_protocol::{EventKind, RunEvent, RunId, RunResult, RunState};
 use serde_json::json;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -95,7 +95,14 @@ impl Runs {
             .cloned()
     }
 
-    fn register(&self, session: &Arc<Session>, id: &RunId, file: Option<String>, name: String) {
+    fn register(
+        &self,
+        session: &Arc<Session>,
+        id: &RunId,
+        file: Option<String>,
+        name: String,
+        workspace: PathBuf,
+    ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.inner.lock().unwrap();
         for event in inner.early.remove(id).unwrap_or_default() {
@@ -113,7 +120,7 @@ impl Runs {
             inner.file_of.insert(id.clone(), f);
         }
         inner.followers.retain(|f| !f.is_finished());
-        let task = tokio::spawn(follow(session.clone(), id.clone(), name, rx));
+        let task = tokio::spawn(follow(session.clone(), id.clone(), name, workspace, rx));
         inner.followers.push(task);
     }
 
@@ -204,16 +211,84 @@ async fn resolve_script(session: &Session, params: &RunParams) -> Result<Script,
     })
 }
 
-/// A URI, or a plain path (absolute, or relative to the workspace) for convenience.
+/// A URI, or a plain path: absolute, or relative as editors hand it over (Helix's
+/// `%{buffer_name}` is relative to the directory `hx` was started in, which the server does not
+/// know). A relative path is matched against the open documents and the workspace folders; it
+/// must name exactly one file.
 fn parse_uri(session: &Session, raw: &str) -> Result<Uri, Error> {
     if let Ok(uri) = raw.parse::<Uri>()
         && uri.scheme().as_str().len() > 1
     {
         return Ok(uri);
     }
-    let path = session.default_workspace().join(raw);
-    Uri::from_file_path(&path)
-        .ok_or_else(|| Error::invalid_params(format!("not a URI or an existing path: {raw}")))
+    let path = Path::new(raw);
+    if path.is_absolute() {
+        return Uri::from_file_path(path)
+            .ok_or_else(|| Error::invalid_params(format!("not a usable path: {raw}")));
+    }
+    let open: Vec<PathBuf> = session
+        .documents
+        .uris()
+        .iter()
+        .filter_map(|u| u.to_file_path().map(|p| p.into_owned()))
+        .collect();
+    let found = match_relative(path, &open, &session.folders())?;
+    match found.as_slice() {
+        [one] => Uri::from_file_path(one)
+            .ok_or_else(|| Error::invalid_params(format!("not a usable path: {raw}"))),
+        [] => Err(Error::invalid_params(format!(
+            "{raw}: no open document and no file in the workspace has this path; \
+             give an absolute path or a file:// URI"
+        ))),
+        many => Err(Error::invalid_params(format!(
+            "{raw} is ambiguous: it names {}; give an absolute path or a file:// URI",
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The files a relative path may name: open documents whose path ends with it, and files of
+/// that name under each workspace folder, without duplicates. Leading `./` and `../` are
+/// dropped, since the directory they are relative to is the editor's, not ours.
+fn match_relative(
+    relative: &Path,
+    open: &[PathBuf],
+    folders: &[PathBuf],
+) -> Result<Vec<PathBuf>, Error> {
+    use std::path::Component;
+    let tail: PathBuf = relative
+        .components()
+        .skip_while(|c| matches!(c, Component::CurDir | Component::ParentDir))
+        .collect();
+    if tail.as_os_str().is_empty()
+        || tail
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(Error::invalid_params(format!(
+            "{}: not a file path",
+            relative.display()
+        )));
+    }
+    let mut found: Vec<PathBuf> = open
+        .iter()
+        .filter(|p| p.ends_with(&tail))
+        .cloned()
+        .collect();
+    for folder in folders {
+        let candidate = folder.join(&tail);
+        if candidate.is_file() {
+            found.push(candidate);
+        }
+    }
+    // The same file may be reached as an open document and through a folder, or through a
+    // symlinked folder.
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    Ok(found)
 }
 
 /// Starts a run and its follower; returns at once.
@@ -226,7 +301,7 @@ pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, 
         script_path: script.path,
         script_text: script.text,
         args: params.args.clone().unwrap_or_else(|| json!({})),
-        cwd: script.cwd,
+        cwd: script.cwd.clone(),
         model: params.model.clone().or_else(|| settings.model.clone()),
         budget: params.budget.clone().unwrap_or_default(),
         concurrency: params.concurrency,
@@ -236,7 +311,9 @@ pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, 
     let id = engine
         .start(req)
         .map_err(|e| request_failed(e.to_string()))?;
-    session.runs.register(session, &id, script.key, script.name);
+    session
+        .runs
+        .register(session, &id, script.key, script.name, script.cwd);
     Ok(id)
 }
 
@@ -254,16 +331,20 @@ pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Er
         .file_of
         .get(&params.run_id)
         .cloned();
+    let row = engine
+        .journal()
+        .and_then(|j| j.load_run(&params.run_id).ok().flatten());
     // A run of an earlier session: its script's path is in the journal.
     let file = known.or_else(|| {
-        let row = engine.journal()?.load_run(&params.run_id).ok()??;
+        let row = row.as_ref()?;
         Uri::from_file_path(&row.script_path).map(|u| u.as_str().to_string())
     });
     let name = file
         .as_deref()
         .map(progress::script_name)
         .unwrap_or_else(|| format!("resume of {}", params.run_id));
-    session.runs.register(session, &id, file, name);
+    let workspace = row.map_or_else(|| session.default_workspace(), |r| r.cwd);
+    session.runs.register(session, &id, file, name, workspace);
     Ok(id)
 }
 
@@ -334,6 +415,7 @@ async fn follow(
     session: Arc<Session>,
     id: RunId,
     name: String,
+    workspace: PathBuf,
     mut events: mpsc::UnboundedReceiver<RunEvent>,
 ) {
     let client = session.client.clone();
@@ -414,11 +496,12 @@ async fn follow(
     let Some(result) = result else {
         return;
     };
-    tell_outcome(&session, progress.name(), &result).await;
+    tell_outcome(&session, progress.name(), &workspace, &result).await;
 }
 
-/// The final `showMessage`, the result document and a code lens refresh.
-async fn tell_outcome(session: &Arc<Session>, name: &str, result: &RunResult) {
+/// The final `showMessage`, the result document (only when the user asked for it with the
+/// `openResult` setting, and only for a run that succeeded) and a code lens refresh.
+async fn tell_outcome(session: &Arc<Session>, name: &str, workspace: &Path, result: &RunResult) {
     let caps = session.caps();
     let kind = if result.state == RunState::Succeeded {
         lsp::MessageType::INFO
@@ -427,11 +510,14 @@ async fn tell_outcome(session: &Arc<Session>, name: &str, result: &RunResult) {
     };
     session
         .client
-        .show_message(kind, progress::final_message(name, result))
+        .show_message(kind, progress::final_message(name, result, workspace))
         .await;
-    // A dry run's result file holds simulated replies, and a client that is shutting down has
-    // no use for a new document: the message says enough.
+    // Opening a document replaces what the user is looking at (Helix shows it in the current
+    // view), so it happens only when asked for; never for a dry run (simulated replies), a run
+    // that did not succeed, or a client that is shutting down.
     if caps.show_document
+        && session.settings().open_result
+        && result.state == RunState::Succeeded
         && result.estimate.is_none()
         && !session.shutdown_requested()
         && let Some(path) = &result.result_path
@@ -477,4 +563,36 @@ async fn send_progress(
         .client
         .send_notification::<lsp::notification::Progress>(params)
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_relative;
+    use std::path::Path;
+
+    #[test]
+    fn relative_paths_resolve_against_open_documents_and_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for f in ["a/x.workflow.js", "b/x.workflow.js", "a/only.workflow.js"] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), "").unwrap();
+        }
+        let open = vec![root.join("a/x.workflow.js"), root.join("b/x.workflow.js")];
+        let folders = vec![root.clone()];
+        let one = |p: &str| match_relative(Path::new(p), &open, &folders).unwrap();
+        // Started in the project root: `a/x.workflow.js`, an open document and a file.
+        assert_eq!(one("a/x.workflow.js"), [root.join("a/x.workflow.js")]);
+        // Started in `a/`: `x.workflow.js` is both open documents' tail.
+        assert_eq!(one("x.workflow.js").len(), 2);
+        // Started in `b/` with `a/` open: `../a/x.workflow.js`.
+        assert_eq!(one("../a/x.workflow.js"), [root.join("a/x.workflow.js")]);
+        // Not open, but in the workspace.
+        assert_eq!(
+            one("./a/only.workflow.js"),
+            [root.join("a/only.workflow.js")]
+        );
+        assert!(one("nope.workflow.js").is_empty());
+        assert!(match_relative(Path::new(".."), &open, &folders).is_err());
+    }
 }

@@ -223,12 +223,26 @@ impl LanguageServer for Backend {
                 Arc::new(crate::check::check(&doc.text, &options).diagnostics)
             }
         };
-        let actions: Vec<CodeActionOrCommand> = found
+        let mut actions: Vec<CodeActionOrCommand> = found
             .iter()
             .filter(|d| to_proto::overlaps(to_proto::range(d.range), params.range))
             .filter_map(|d| d.fix.as_ref().map(|f| to_proto::quick_fix(&uri, d, f)))
             .map(CodeActionOrCommand::CodeAction)
             .collect();
+        // Quick fixes only, when that is all the client asked for.
+        let wants_source = params.context.only.as_ref().is_none_or(|only| {
+            only.iter()
+                .any(|k| CodeActionKind::SOURCE.as_str().starts_with(k.as_str()))
+        });
+        if wants_source {
+            let clean = !found
+                .iter()
+                .any(|d| d.severity == odw_protocol::Severity::Error);
+            actions.extend(
+                super::run_actions::actions(&self.session, &uri, &doc.text, doc.version, clean)
+                    .await,
+            );
+        }
         Ok(Some(actions))
     }
 

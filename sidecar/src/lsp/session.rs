@@ -5,6 +5,7 @@ use super::capabilities::ClientCaps;
 use super::config::{self, Settings};
 use super::diagnostics::Diagnostics;
 use super::documents::Documents;
+use super::run_actions::Estimates;
 use super::runs::Runs;
 use crate::check::CheckOptions;
 use crate::config::{Config, Env};
@@ -24,6 +25,8 @@ pub struct Session {
     pub documents: Documents,
     pub diagnostics: Diagnostics,
     pub runs: Arc<Runs>,
+    /// Dry-run estimates for the run code actions, per document version.
+    pub estimates: Estimates,
     /// Created on first use, so opening an editor never creates `.odw/` by itself.
     engine: Mutex<Option<Engine>>,
     caps: OnceLock<ClientCaps>,
@@ -52,6 +55,7 @@ impl Session {
             documents: Documents::default(),
             diagnostics: Diagnostics::default(),
             runs: Arc::new(Runs::default()),
+            estimates: Estimates::default(),
             engine: Mutex::new(None),
             caps: OnceLock::new(),
             settings: RwLock::new(Arc::new(Settings::default())),
@@ -162,6 +166,16 @@ impl Session {
             .cloned()
             .or_else(|| path.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| self.default_workspace())
+    }
+
+    /// The workspace folders, else the server's current directory.
+    pub fn folders(&self) -> Vec<PathBuf> {
+        let folders = self.folders.read().unwrap().clone();
+        if folders.is_empty() {
+            vec![self.default_workspace()]
+        } else {
+            folders
+        }
     }
 
     /// The first workspace folder, else the server's current directory.

@@ -18,6 +18,7 @@ pub use classify::classify;
 pub use model::PROMPT_VERSION;
 pub use script::{extract, slug};
 pub use topology::{ACCEPTED as ACCEPTED_TOPOLOGIES, Topology};
+pub use validate::dry_run_estimate;
 
 use crate::config::{Config, Env};
 use crate::providers::{Message, Role, TokenUsage};

@@ -40,14 +40,11 @@ pub async fn validate(
             diagnostics: check::render_human(&name, script, &diagnostics),
         };
     }
-    match dry_run(script, shown, cwd, config, env).await {
-        Ok(mut estimate) => {
-            order_phases(script, &mut estimate);
-            Verdict::Clean {
-                estimate,
-                warnings: diagnostics,
-            }
-        }
+    match dry_run_estimate(script, shown, cwd, config, env).await {
+        Ok(estimate) => Verdict::Clean {
+            estimate,
+            warnings: diagnostics,
+        },
         Err(message) => Verdict::Broken {
             diagnostics: format!(
                 "{name}: the script checks clean, but its dry run (simulated provider, args {{}}) \
@@ -55,6 +52,20 @@ pub async fn validate(
             ),
         },
     }
+}
+
+/// The dry-run estimate of a script (simulated provider, `args = {}`, nothing journaled), with
+/// its phases in `meta.phases` order; or why the dry run failed.
+pub async fn dry_run_estimate(
+    script: &str,
+    shown: &Path,
+    cwd: &Path,
+    config: &Config,
+    env: &Env,
+) -> Result<Estimate, String> {
+    let mut estimate = dry_run(script, shown, cwd, config, env).await?;
+    order_phases(script, &mut estimate);
+    Ok(estimate)
 }
 
 /// Runs the script with the simulated provider and returns its estimate, or why it failed.

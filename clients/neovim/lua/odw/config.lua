@@ -48,6 +48,11 @@ end
 function M.init_options()
   local o = vim.deepcopy(M.options.init_options)
   o.runEvents = true
+  -- The server opens a result only when asked to; here it opens in a split of its own
+  -- (`result.open`), never in place of the script.
+  if o.openResult == nil then
+    o.openResult = M.options.result.open ~= false
+  end
   if not vim.deep_equal(M.options.workflow_globs, M.defaults.workflow_globs) then
     o.workflowGlobs = M.options.workflow_globs
   end

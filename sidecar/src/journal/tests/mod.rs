@@ -138,6 +138,7 @@ fn run_snapshot_round_trips() {
         cost_usd: 0.25,
         cached: 1,
         failed: 1,
+        cancelled: 2,
     };
     j.update_usage(&run.run_id, &Usage::default());
     j.update_usage(&run.run_id, &usage);
