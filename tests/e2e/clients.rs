@@ -2,6 +2,8 @@
 
 #[path = "clients_helix.rs"]
 mod helix;
+#[path = "clients_hx.rs"]
+mod hx;
 #[path = "clients_neovim.rs"]
 mod neovim;
 #[path = "clients_zed.rs"]

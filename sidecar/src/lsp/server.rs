@@ -119,6 +119,14 @@ impl LanguageServer for Backend {
         {
             folders.push(root.into_owned());
         }
+        // Helix outside a repository sends no folder and no root URI, only the (deprecated)
+        // root path: the directory it was started in.
+        #[allow(deprecated)]
+        if folders.is_empty()
+            && let Some(root) = params.root_path.as_deref().filter(|p| !p.is_empty())
+        {
+            folders.push(PathBuf::from(root));
+        }
         self.session.initialize(caps, settings, folders);
         Ok(InitializeResult {
             capabilities: capabilities::server(),

@@ -156,7 +156,9 @@ impl Session {
         self.shutdown.load(Ordering::SeqCst)
     }
 
-    /// The workspace folder containing `path` (the innermost), else its directory.
+    /// The workspace folder containing `path` (the innermost); else the nearest directory above
+    /// it with an `odw.toml` or `.odw/` (a client that sent no folder still finds the project's
+    /// configuration); else its directory.
     pub fn workspace_of(&self, path: &Path) -> PathBuf {
         let folders = self.folders.read().unwrap();
         folders
@@ -164,6 +166,12 @@ impl Session {
             .filter(|f| path.starts_with(f))
             .max_by_key(|f| f.as_os_str().len())
             .cloned()
+            .or_else(|| {
+                path.ancestors()
+                    .skip(1)
+                    .find(|d| d.join("odw.toml").is_file() || d.join(".odw").is_dir())
+                    .map(Path::to_path_buf)
+            })
             .or_else(|| path.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| self.default_workspace())
     }
