@@ -7,6 +7,7 @@ mod cli_run;
 mod clients;
 mod durable;
 mod examples;
+mod hardening;
 mod interop;
 mod lsp;
 mod lsp_bench;

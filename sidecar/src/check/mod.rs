@@ -8,6 +8,7 @@ mod docs;
 mod findings;
 mod globals;
 mod models;
+mod nesting;
 mod options;
 mod position;
 mod references;
@@ -61,6 +62,10 @@ pub struct Prepared {
 /// Parses `source`, detects the dialect, and rejects what cannot run: syntax errors, `import`,
 /// `export` other than `meta`. Errors are full diagnostics with exact ranges.
 pub fn prepare(source: &str) -> Result<Prepared, Vec<Diagnostic>> {
+    with_stack(|| prepare_here(source))
+}
+
+fn prepare_here(source: &str) -> Result<Prepared, Vec<Diagnostic>> {
     let lines = LineIndex::new(source);
     let allocator = Allocator::default();
     let parsed = syntax::parse(&allocator, source, &lines);
@@ -123,6 +128,30 @@ impl CheckReport {
 
 /// Runs every rule on `source`.
 pub fn check(source: &str, opts: &CheckOptions) -> CheckReport {
+    with_stack(|| check_here(source, opts))
+}
+
+/// The stack of the thread that parses and walks a script. Parsing and visiting recurse once per
+/// nesting level, and [`nesting`] bounds the levels; this is enough for the deepest script it
+/// lets through in a debug build, whatever thread the caller is on (a tokio worker has 2 MiB).
+/// It is address space, touched only as deep as a script really goes.
+const CHECK_STACK: usize = 256 << 20;
+
+/// Runs `f` on a thread of its own with [`CHECK_STACK`] of stack.
+pub(crate) fn with_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .name("odw-check".into())
+            .stack_size(CHECK_STACK)
+            .spawn_scoped(s, f)
+            .expect("the checker's thread starts");
+        worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn check_here(source: &str, opts: &CheckOptions) -> CheckReport {
     let lines = LineIndex::new(source);
     let allocator = Allocator::default();
     let parsed = syntax::parse(&allocator, source, &lines);

@@ -22,6 +22,10 @@ pub struct ModelUse {
 
 /// Scans `source`; a script that does not parse conservatively "uses the default model".
 pub fn model_use(source: &str) -> ModelUse {
+    super::with_stack(|| model_use_here(source))
+}
+
+fn model_use_here(source: &str) -> ModelUse {
     let lines = LineIndex::new(source);
     let allocator = Allocator::default();
     let parsed = super::syntax::parse(&allocator, source, &lines);

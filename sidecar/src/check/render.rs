@@ -57,23 +57,82 @@ fn render_one(out: &mut String, path: &str, lines: &LineIndex, diag: &Diagnostic
     let gutter = (line_no + 1).to_string();
     let pad = " ".repeat(gutter.len());
     let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{gutter} | {}", text.trim_end());
+    // A long line (minified or generated code) is shown around the column only, so one
+    // diagnostic is a few lines, not megabytes.
+    let text = text.trim_end();
+    let end_byte = end_byte.min(text.len()).max(start_byte.min(text.len()));
+    let start_byte = start_byte.min(text.len());
+    let (from, to) = window(text, start_byte);
+    let (open, close) = (
+        if from > 0 { "…" } else { "" },
+        if to < text.len() { "…" } else { "" },
+    );
+    let _ = writeln!(out, "{gutter} | {open}{}{close}", &text[from..to]);
     // Tabs are copied so the carets line up however the terminal expands them.
-    let indent: String = text[..start_byte]
+    let indent: String = open
         .chars()
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .map(|_| ' ')
+        .chain(
+            text[from..start_byte]
+                .chars()
+                .map(|c| if c == '\t' { '\t' } else { ' ' }),
+        )
         .collect();
-    let carets = "^".repeat(text[start_byte..end_byte].chars().count().max(1));
+    let carets = "^".repeat(
+        text[start_byte..end_byte.min(to).max(start_byte)]
+            .chars()
+            .count()
+            .max(1),
+    );
     let _ = writeln!(out, "{pad} | {indent}{carets}");
     if let Some(fix) = &diag.fix {
         let _ = writeln!(out, "{pad} = help: {}", fix.title);
     }
 }
 
+/// Lines longer than this many characters are shown around the column only.
+const MAX_SHOWN: usize = 160;
+
+/// The byte range of `text` to show for a diagnostic at `at`: all of it when short, else
+/// `MAX_SHOWN` characters around `at`.
+fn window(text: &str, at: usize) -> (usize, usize) {
+    if text.chars().count() <= MAX_SHOWN {
+        return (0, text.len());
+    }
+    let before: Vec<usize> = text[..at].char_indices().map(|(i, _)| i).collect();
+    let from = before
+        .len()
+        .checked_sub(MAX_SHOWN / 2)
+        .map_or(0, |k| before[k]);
+    let to = text[at..]
+        .char_indices()
+        .nth(MAX_SHOWN / 2)
+        .map_or(text.len(), |(i, _)| at + i);
+    (from, to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::{CheckOptions, check};
+
+    #[test]
+    fn long_lines_are_shown_around_the_column() {
+        let src = format!(
+            "export const meta = {{}};\nconst x = {};\n",
+            "[".repeat(3000)
+        );
+        let report = check(&src, &CheckOptions::default());
+        let text = render_human("wf.js", &src, &report.diagnostics[..1]);
+        assert!(
+            text.starts_with("wf.js:2:1011: error[syntax]: brackets nested"),
+            "{text}"
+        );
+        assert!(text.len() < 1000, "{} bytes: {text}", text.len());
+        let lines: Vec<&str> = text.lines().collect();
+        let caret = lines[3].find('^').unwrap();
+        assert_eq!(&lines[2][caret..caret + 1], "[", "{text}");
+    }
 
     #[test]
     fn renders_location_line_and_carets() {

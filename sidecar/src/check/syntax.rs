@@ -24,6 +24,25 @@ pub struct Parsed<'a> {
 /// Parses `source` as a module that may `return` at top level (the meta dialect does), then runs
 /// oxc's semantic early-error checks, which the parser alone leaves out.
 pub fn parse<'a>(allocator: &'a Allocator, source: &'a str, lines: &LineIndex) -> Parsed<'a> {
+    if let Some((at, message)) = super::nesting::too_deep(source) {
+        let end = source[at..]
+            .char_indices()
+            .nth(1)
+            .map_or(source.len(), |(i, _)| at + i);
+        let span = Span::new(at as u32, end as u32);
+        return Parsed {
+            program: allocator.alloc(
+                Parser::new(allocator, "", SourceType::mjs())
+                    .parse()
+                    .program,
+            ),
+            scoping: None,
+            errors: vec![to_diagnostic(
+                &OxcDiagnostic::error(message).with_label(span),
+                lines,
+            )],
+        };
+    }
     let options = ParseOptions {
         allow_return_outside_function: true,
         ..ParseOptions::default()

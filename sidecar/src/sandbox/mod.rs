@@ -261,8 +261,8 @@ pub fn run(
         tx: inbox.tx.clone(),
     }));
 
-    let settle: Persistent<Function<'static>> = ctx.with(|ctx| -> Result<_, ScriptError> {
-        install_bridge(&ctx, &state).map_err(internal)?;
+    let (settle, start) = ctx.with(|ctx| -> Result<_, ScriptError> {
+        install_bridge(&ctx, &state, &slice).map_err(internal)?;
         slice.start();
         ctx.eval_with_options::<(), _>(PRELUDE, eval_options("odw:prelude.js"))
             .catch(&ctx)
@@ -280,8 +280,17 @@ pub fn run(
                     format!("topology helpers failed: {}", source::caught_text(&e)),
                 )
             })?;
-        let settle: Function = ctx.globals().get("__odw_settle").map_err(internal)?;
-        Ok(Persistent::save(&ctx, settle))
+        // The host's entry points stay in its hands only: a script that could reach them
+        // could forge agent results.
+        let globals = ctx.globals();
+        let settle: Function = globals.get("__odw_settle").map_err(internal)?;
+        let start: Function = globals.get("__odw_start").map_err(internal)?;
+        globals.remove("__odw_settle").map_err(internal)?;
+        globals.remove("__odw_start").map_err(internal)?;
+        Ok((
+            Persistent::save(&ctx, settle),
+            Persistent::save(&ctx, start),
+        ))
     })?;
 
     let fail = |kind_stop: &Rc<RefCell<Option<ScriptErrorKind>>>, e: ScriptError| {
@@ -304,7 +313,7 @@ pub fn run(
         ctx.eval_with_options::<(), _>(code, eval_options(&script.filename))
             .catch(&ctx)
             .map_err(|e| script_error_from_js(&source::caught_text(&e), script))?;
-        let start: Function = ctx.globals().get("__odw_start").map_err(internal)?;
+        let start = start.restore(&ctx).map_err(internal)?;
         slice.start();
         start
             .call::<_, ()>((script.dialect.as_str(),))
@@ -316,13 +325,15 @@ pub fn run(
         return Err(fail(&stop, e));
     }
 
-    loop {
-        // Run every ready job; each one is a fresh CPU slice.
+    // Runs every ready job. Jobs share the CPU slice of whatever gave the guest control (the
+    // script's start, or one settled host call): a job that schedules another (`function f() {
+    // Promise.resolve().then(f) }`) never yields to the host, so its CPU adds up until the
+    // guard stops it.
+    let drain_jobs = || -> Result<(), ScriptError> {
         loop {
-            slice.start();
             match rt.execute_pending_job() {
                 Ok(true) => continue,
-                Ok(false) => break,
+                Ok(false) => return Ok(()),
                 Err(job) => {
                     if let Some(kind) = *stop.borrow() {
                         return Err(limit_error(kind, limits));
@@ -335,6 +346,10 @@ pub fn run(
                 }
             }
         }
+    };
+
+    loop {
+        drain_jobs()?;
         if let Some(kind) = *stop.borrow() {
             return Err(limit_error(kind, limits));
         }
@@ -363,8 +378,9 @@ pub fn run(
                 ));
             }
         };
-        // Settle this completion and every other one already waiting, then run their jobs
-        // together: one wake-up of this thread per burst, not per call.
+        // Settle this completion and every other one already waiting, each followed by the jobs
+        // it made ready: one wake-up of this thread per burst, not per call, and one CPU slice
+        // per settled call.
         let mut next = Some(wake);
         while let Some(wake) = next.take() {
             match wake {
@@ -372,9 +388,9 @@ pub fn run(
                 Wake::Done(id, result) => {
                     state.borrow_mut().in_flight -= 1;
                     let text = envelope(result);
+                    slice.start();
                     let r = ctx.with(|ctx| -> rquickjs::Result<()> {
                         let f = settle.clone().restore(&ctx)?;
-                        slice.start();
                         f.call::<_, ()>((id as f64, text))
                     });
                     if let Err(e) = r {
@@ -386,6 +402,7 @@ pub fn run(
                             format!("settling a host call failed: {e}"),
                         ));
                     }
+                    drain_jobs()?;
                 }
             }
             next = inbox.rx.try_recv().ok();
@@ -446,10 +463,30 @@ fn envelope(result: Result<String, HostError>) -> String {
 fn install_bridge<'js>(
     ctx: &rquickjs::Ctx<'js>,
     state: &Rc<RefCell<Bridge>>,
+    slice: &clock::Slice,
 ) -> rquickjs::Result<()> {
     let globals = ctx.globals();
     let s = state.clone();
+    let clock = slice.clone();
     let sync = Function::new(ctx.clone(), move |op: String, payload: String| -> String {
+        clock.host(|| sync_op(&s, op, payload))
+    })?;
+    let s = state.clone();
+    let clock = slice.clone();
+    let call = Function::new(ctx.clone(), move |op: String, payload: String| -> String {
+        let r = start_op(&s, op, payload);
+        // Starting host work (an agent, a tool, a nested workflow) is progress: the guest
+        // yielded, and a fan-out of a million items is a million yields, not a busy loop.
+        clock.start();
+        r
+    })?;
+    globals.set("__odw_sync", sync)?;
+    globals.set("__odw_call", call)?;
+    Ok(())
+}
+
+fn sync_op(s: &Rc<RefCell<Bridge>>, op: String, payload: String) -> String {
+    {
         if op == "finish" {
             let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
             let outcome = if v["ok"].as_bool() == Some(true) {
@@ -473,9 +510,11 @@ fn install_bridge<'js>(
         }))
         .unwrap_or_else(|p| Err(HostError::new(panic_message(&op, p))));
         envelope(r)
-    })?;
-    let s = state.clone();
-    let call = Function::new(ctx.clone(), move |op: String, payload: String| -> String {
+    }
+}
+
+fn start_op(s: &Rc<RefCell<Bridge>>, op: String, payload: String) -> String {
+    {
         let mut b = s.borrow_mut();
         let id = b.next_id;
         b.next_id += 1;
@@ -493,10 +532,7 @@ fn install_bridge<'js>(
             }
             Err(p) => envelope(Err(HostError::new(panic_message(&op, p)))),
         }
-    })?;
-    globals.set("__odw_sync", sync)?;
-    globals.set("__odw_call", call)?;
-    Ok(())
+    }
 }
 
 fn panic_message(op: &str, p: Box<dyn std::any::Any + Send>) -> String {

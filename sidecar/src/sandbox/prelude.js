@@ -37,7 +37,8 @@
     if (!env.ok) return Promise.reject(makeError(env));
     return new Promise((resolve, reject) => pending.set(env.value, { resolve, reject }));
   }
-  // The host settles async calls through this function (it keeps a handle to it).
+  // The host settles async calls through this function. It keeps a handle to it and deletes
+  // it from the global object before the user's script runs, so a script cannot forge results.
   Object.defineProperty(global, "__odw_settle", {
     value: function (id, text) {
       const p = pending.get(id);
@@ -48,6 +49,7 @@
       if (env.ok) p.resolve(env.value); else p.reject(makeError(env));
     },
     enumerable: false,
+    configurable: true,
   });
   const isFatal = (e) => e && typeof e === "object" && FATAL.has(e.code);
   const describe = (e) => (e && e.message) ? e.message : String(e);
@@ -331,7 +333,9 @@
       let p;
       try {
         if (dialect === "meta") {
-          p = global.__odw_main();
+          const main = global.__odw_main;
+          delete global.__odw_main;
+          p = main();
         } else {
           const m = global.module && global.module.exports;
           const fn = (m && typeof m.execute === "function") ? m.execute
@@ -355,5 +359,6 @@
       });
     },
     enumerable: false,
+    configurable: true,
   });
 })(globalThis);

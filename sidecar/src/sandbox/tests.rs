@@ -344,3 +344,86 @@ fn args_has_no_function_name_or_length() {
     );
     assert_eq!(v, serde_json::json!([true, true, 2, 2, 2]));
 }
+
+/// A host that answers every async operation at once, on the calling thread (no thread per
+/// call), for fan-outs of hundreds of thousands of items.
+struct InstantHost;
+
+impl Host for InstantHost {
+    fn sync_op(&mut self, _op: &str, _payload: &str) -> Result<String, HostError> {
+        Ok("null".into())
+    }
+    fn start_op(&mut self, _op: &str, _payload: String, done: Completer) {
+        done.complete(Ok("\"ok\"".into()));
+    }
+}
+
+fn run_instant(source: &str, limits: Limits) -> Result<String, ScriptError> {
+    let script = Script {
+        filename: "test.workflow.js".into(),
+        source: source.into(),
+        dialect: Dialect::Execute,
+        meta_export: None,
+    };
+    let (_waker, inbox) = channel();
+    run(&script, Box::new(InstantHost), &limits, inbox)
+}
+
+#[test]
+fn a_100k_item_fan_out_with_default_options_is_not_an_endless_loop() {
+    // A short slice, so the test proves the guard counts guest CPU between yields, not the
+    // whole fan-out (which takes far longer than 250 ms here).
+    let limits = Limits {
+        cpu_slice: Duration::from_millis(250),
+        ..Limits::default()
+    };
+    let r = run_instant(
+        "async function execute(){
+           const items = Array.from({length: 100000}, (_, i) => i);
+           const out = await parallel(items.map(i => () => agent(`item ${i}`)));
+           return out.filter(x => x === 'ok').length;
+         }",
+        limits,
+    );
+    assert_eq!(r.unwrap(), "100000");
+}
+
+#[test]
+fn a_self_rescheduling_microtask_loop_is_stopped() {
+    let limits = Limits {
+        cpu_slice: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let r = run_instant(
+        "async function execute(){
+           function f() { Promise.resolve().then(f); }
+           f();
+           await agent('x');
+           return 1;
+         }",
+        limits,
+    );
+    let e = r.unwrap_err();
+    assert_eq!(e.kind, ScriptErrorKind::CpuLimit, "{e}");
+    assert!(e.message.contains("exceeded 200 ms of CPU"), "{e}");
+}
+
+#[test]
+fn host_internals_are_not_reachable_from_scripts() {
+    let v = run_ok(
+        "async function execute(){
+           const names = Object.getOwnPropertyNames(globalThis).filter(n => n.startsWith('__odw'));
+           return [names, typeof __odw_settle, typeof __odw_start, typeof __odw_main];
+         }",
+        Dialect::Execute,
+    );
+    assert_eq!(
+        v,
+        serde_json::json!([[], "undefined", "undefined", "undefined"])
+    );
+    let v = run_ok(
+        "const names = Object.getOwnPropertyNames(globalThis).filter(n => n.startsWith('__odw'));\nreturn names;",
+        Dialect::Meta,
+    );
+    assert_eq!(v, serde_json::json!([]));
+}
