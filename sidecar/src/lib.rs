@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod journal;
+pub mod json;
 pub mod lsp;
 pub mod plan;
 pub mod pricing;

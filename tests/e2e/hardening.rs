@@ -116,3 +116,94 @@ fn a_large_fan_out_with_default_options_finishes() {
     assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
     assert_eq!(v["result"], 20000);
 }
+
+#[test]
+fn values_cross_the_boundary_exactly_or_fail_loudly() {
+    let ws = Ws::new();
+    // 300 levels: back exactly, checkpoint included.
+    let (v, out) = ws.run_json(
+        "export const meta = { name: \"deep\" };\n\
+         let x = 1; for (let i = 0; i < 300; i++) x = [x];\n\
+         checkpoint(x);\n\
+         log(\"lone \\ud800 surrogate\");\n\
+         const label = await agent(\"hi\", { label: \"l\\udc00\" });\n\
+         return { x, s: \"a\\ud800b\", label };\n",
+        &[],
+    );
+    assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
+    let mut inner = &v["result"]["x"];
+    for _ in 0..300 {
+        inner = &inner[0];
+    }
+    assert_eq!(inner, &json!(1), "{v}");
+    assert_eq!(v["result"]["s"], "a\u{fffd}b");
+    let id = v["runId"].as_str().unwrap();
+    let show = ws.odw(&["show", id, "--json"]);
+    let shown: Value = odw::json::parse(&stdout(&show)).unwrap();
+    assert_eq!(shown["checkpoints"].as_array().unwrap().len(), 1, "{shown}");
+    assert!(shown["checkpoints"][0]["data"].is_array(), "{shown}");
+    // The journal gives back the same deep result.
+    let mut inner = &shown["result"]["x"];
+    for _ in 0..300 {
+        inner = &inner[0];
+    }
+    assert_eq!(inner, &json!(1));
+
+    // Deeper than odw keeps: the run fails and says why, never `null` and `succeeded`.
+    let (v, _) = ws.run_json(
+        "export const meta = { name: \"deeper\" };\n\
+         let x = 1; for (let i = 0; i < 600; i++) x = [x];\n\
+         return x;\n",
+        &[],
+    );
+    assert_eq!(v["state"], "failed", "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("nested 600 levels deep"),
+        "{v}"
+    );
+    let (v, _) = ws.run_json(
+        "export const meta = { name: \"deep checkpoint\" };\n\
+         let x = 1; for (let i = 0; i < 600; i++) x = [x];\n\
+         checkpoint(x);\n\
+         return 1;\n",
+        &[],
+    );
+    assert_eq!(v["state"], "failed", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("levels deep"), "{v}");
+}
+
+#[test]
+fn errors_say_what_happened_and_where() {
+    let ws = Ws::new();
+    let run = |text: &str| ws.run_json(text, &[]).0;
+    // A shebang line: `odw check` and `odw run` agree that it is fine, in both dialects.
+    for text in [
+        "#!/usr/bin/env odw\nexport const meta = { name: \"sb\" };\nreturn 1;\n",
+        "#!/usr/bin/env odw\nasync function execute() { return 1; }\nmodule.exports = { execute };\n",
+    ] {
+        let file = ws.write("sb.workflow.js", text);
+        let out = ws.odw(&["check", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = run(text);
+        assert_eq!(v["state"], "succeeded", "{v}");
+        assert_eq!(v["result"], 1);
+    }
+    let v = run("export const meta = { name: \"t\" };\nthrow null;\n");
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("threw null instead of an Error"), "{e}");
+    let v = run(
+        "export const meta = { name: \"t\" };\nfunction f() { throw new Error(\"\"); }\nf();\n",
+    );
+    let e = v["error"].as_str().unwrap();
+    assert!(e.starts_with("Error: (an empty message)"), "{e}");
+    assert!(e.contains("t.workflow.js:3:"), "where: {e}");
+    let v = run(
+        "export const meta = { name: \"t\" };\nphase(\"Wait\");\nawait new Promise(() => {});\n",
+    );
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("stalled in phase \"Wait\""), "{e}");
+    assert!(e.contains("new Promise"), "{e}");
+}

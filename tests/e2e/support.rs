@@ -88,7 +88,8 @@ backoff_max_ms = 20
         args.extend_from_slice(extra);
         let out = self.odw(&args);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        // Deep results (up to odw's limit) parse too.
+        let v: Value = odw::json::parse(stdout.trim()).unwrap_or_else(|e| {
             panic!(
                 "stdout is not one JSON object ({e}):\n--stdout--\n{stdout}\n--stderr--\n{}",
                 String::from_utf8_lossy(&out.stderr)

@@ -315,8 +315,7 @@ impl RunShared {
 
     /// One `agent()` call, from the script's options to the JSON of its value.
     async fn run_agent(&self, payload: String) -> Result<String, HostError> {
-        let opts: AgentOpts = serde_json::from_str(&payload)
-            .map_err(|e| HostError::new(format!("agent: invalid options: {e}")))?;
+        let opts: AgentOpts = parse("agent", &payload)?;
         let call = self.call_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let label = opts.display_label();
         let model = agent::model_id(opts.model.as_deref(), self.model.as_deref(), &self.config);
@@ -593,8 +592,7 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(
     op: &str,
     payload: &str,
 ) -> Result<T, HostError> {
-    serde_json::from_str(payload)
-        .map_err(|e| HostError::new(format!("{op}: invalid arguments: {e}")))
+    crate::json::parse(payload).map_err(|e| HostError::new(format!("{op}: invalid arguments: {e}")))
 }
 
 impl Host for RunHost {

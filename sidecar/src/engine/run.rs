@@ -283,9 +283,17 @@ fn preflight(req: &RunRequest) -> Result<(), String> {
 /// Turns the script's outcome into the run's one terminal state and writes the readable result.
 fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) -> RunResult {
     let budget_hit = shared.budget_exhausted();
+    // A result that cannot be kept exactly fails the run rather than becoming `null`.
+    let outcome = outcome.and_then(|json| {
+        crate::json::parse::<serde_json::Value>(&json).map_err(|e| ScriptError {
+            code: None,
+            message: format!("the workflow's result cannot be kept: {e}"),
+            stack: None,
+            kind: crate::sandbox::ScriptErrorKind::Thrown,
+        })
+    });
     let (state, result, error) = match outcome {
-        Ok(json) => {
-            let value = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+        Ok(value) => {
             if budget_hit {
                 (
                     RunState::BudgetExhausted,

@@ -79,7 +79,7 @@ fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
 }
 
 fn json(path: &Path, what: &'static str, text: &str) -> Result<Value, JournalError> {
-    serde_json::from_str(text).map_err(|e| JournalError::bad_data(path, what, e))
+    crate::json::parse(text).map_err(|e| JournalError::bad_data(path, what, e))
 }
 
 impl RawRun {

@@ -257,6 +257,7 @@ pub fn run(
         host,
         next_id: 1,
         in_flight: 0,
+        phase: None,
         finished: None,
         tx: inbox.tx.clone(),
     }));
@@ -357,9 +358,19 @@ pub fn run(
             return done.map_err(|e| fail(&stop, e));
         }
         if state.borrow().in_flight == 0 {
+            let b = state.borrow();
+            let place = match &b.phase {
+                Some(p) => format!(" in phase {p:?}"),
+                None => String::new(),
+            };
             return Err(ScriptError::new(
                 ScriptErrorKind::Stalled,
-                "the workflow stalled: it awaits a promise that can never settle (nothing is running and no agent is pending)",
+                format!(
+                    "the workflow stalled{place} after {} host call(s) had finished: it awaits a \
+                     promise that nothing can settle any more (no agent, tool or workflow is \
+                     pending), e.g. a `new Promise` whose resolve is never called",
+                    b.next_id - 1
+                ),
             ));
         }
         let now = Instant::now();
@@ -443,6 +454,8 @@ struct Bridge {
     host: Box<dyn Host>,
     next_id: u64,
     in_flight: u64,
+    /// The phase the script last named, for errors that have no stack (a stall).
+    phase: Option<String>,
     finished: Option<Result<String, ScriptError>>,
     tx: mpsc::Sender<Wake>,
 }
@@ -487,8 +500,18 @@ fn install_bridge<'js>(
 
 fn sync_op(s: &Rc<RefCell<Bridge>>, op: String, payload: String) -> String {
     {
+        if op == "phase"
+            && let Ok(v) = crate::json::parse::<serde_json::Value>(&payload)
+        {
+            s.borrow_mut().phase = v["title"].as_str().map(str::to_string);
+        }
         if op == "finish" {
-            let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+            // The prelude writes this envelope; the value inside stays JSON text.
+            let v: serde_json::Value = match crate::json::parse(&payload) {
+                Ok(v) => v,
+                Err(e) => serde_json::json!({"ok": false, "name": "Error",
+                    "message": format!("the workflow's outcome could not be read: {e}")}),
+            };
             let outcome = if v["ok"].as_bool() == Some(true) {
                 Ok(v["value"].as_str().unwrap_or("null").to_string())
             } else {

@@ -282,11 +282,11 @@
   }
 
   // ---- checkpoint, budget, args, workflow, tools
+  // A checkpoint that cannot be recorded throws at the call, awaited or not: a rejected promise
+  // nobody awaits would lose it silently.
   function checkpoint(data, name) {
-    try {
-      sync("checkpoint", { data: data === undefined ? null : data, name: name || (data && typeof data.phase === "string" ? data.phase : currentPhase) });
-      return Promise.resolve(null);
-    } catch (e) { return Promise.reject(e); }
+    sync("checkpoint", { data: data === undefined ? null : data, name: name || (data && typeof data.phase === "string" ? data.phase : currentPhase) });
+    return Promise.resolve(null);
   }
   // A function that also carries properties, so both `budget()` and `budget.total`, and both
   // `args()` (the original engine) and `args.files` (the meta dialect) work.
@@ -351,9 +351,14 @@
         catch (e) { hostSync("finish", JSON.stringify({ ok: false, name: "TypeError", message: "the workflow's result is not JSON-serialisable: " + describe(e) })); return; }
         hostSync("finish", JSON.stringify({ ok: true, value: json === undefined ? "null" : json }));
       }, (e) => {
-        const err = (e && typeof e === "object") ? e : { message: String(e) };
+        // Something that is not an Error carries no message and no location: say what it was.
+        const err = (e && typeof e === "object") ? e
+          : { message: "the workflow threw " + (typeof e === "string" ? JSON.stringify(e) : String(e))
+              + " instead of an Error, so there is no location: throw new Error(\"…\") to get one" };
+        let message = err.message === undefined ? String(e) : String(err.message);
+        if (message === "") message = "(an empty message)";
         hostSync("finish", JSON.stringify({
-          ok: false, name: err.name || "Error", message: err.message === undefined ? String(e) : String(err.message),
+          ok: false, name: err.name || "Error", message,
           stack: typeof err.stack === "string" ? err.stack : "", code: typeof err.code === "string" ? err.code : null,
         }));
       });

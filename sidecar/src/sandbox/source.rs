@@ -11,10 +11,16 @@ use rquickjs::{Ctx, Module};
 /// `await` and `return` work) written on the first line, and `export` of `export const meta` is
 /// blanked, so every line keeps its number and every column after line 1 stays put.
 pub fn guest_source(script: &Script) -> String {
+    // A `#!` line is a comment to the checker (and Node); QuickJS accepts it only as the very
+    // first bytes of a script, which the meta wrapper moves. `//` keeps every column.
+    let source = match script.source.strip_prefix("#!") {
+        Some(rest) => format!("//{rest}"),
+        None => script.source.clone(),
+    };
     match script.dialect {
-        Dialect::Execute => script.source.clone(),
+        Dialect::Execute => source,
         Dialect::Meta => {
-            let mut body = script.source.clone();
+            let mut body = source;
             if let Some((start, end)) = script.meta_export
                 && end <= body.len()
                 && body.is_char_boundary(start)
