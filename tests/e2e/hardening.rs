@@ -207,3 +207,15 @@ fn errors_say_what_happened_and_where() {
     assert!(e.contains("stalled in phase \"Wait\""), "{e}");
     assert!(e.contains("new Promise"), "{e}");
 }
+
+#[test]
+fn a_missing_cwd_is_refused_not_created() {
+    let ws = Ws::new();
+    let file = ws.write("t.workflow.js", "export const meta = {};\nreturn 1;\n");
+    let missing = ws.path().join("no/such/dir");
+    let out = ws.odw(&["run", file.to_str().unwrap(), "--cwd", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no such directory"), "{}", stderr(&out));
+    assert!(!missing.exists());
+    assert!(!ws.path().join("no").exists());
+}

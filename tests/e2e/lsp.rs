@@ -199,6 +199,9 @@ fn malformed_input_gets_json_rpc_errors_and_the_server_keeps_serving() {
 
     let unknown = lsp.request("odw/nope", json!({}));
     assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    // A request (with an id) for a `$/` method is answered MethodNotFound, not ignored.
+    let dollar = lsp.request("$/setTrace", json!({"value": "off"}));
+    assert_eq!(dollar["error"]["code"], -32601, "{dollar}");
     let wrong = lsp.request("textDocument/hover", json!({"nope": 1}));
     assert_eq!(wrong["error"]["code"], -32602, "{wrong}");
     let wrong = lsp.request("odw/run", json!({"uri": 5}));

@@ -53,6 +53,14 @@ pub fn main(a: RunArgs) -> ExitCode {
             return super::usage_error(format!("cannot determine the current directory: {e}"));
         }
     };
+    // The workspace must exist: creating it (and `.odw/` in it) for a mistyped path would run
+    // the script somewhere nobody looks.
+    if !cwd.is_dir() {
+        return super::usage_error(format!(
+            "--cwd {}: no such directory (odw does not create it)",
+            cwd.display()
+        ));
+    }
     let text = match std::fs::read_to_string(&a.file) {
         Ok(t) => t,
         Err(e) => return super::usage_error(format!("cannot read {}: {e}", a.file.display())),

@@ -137,6 +137,7 @@ fn read_loop(
 
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
 
 /// An error response the transport sends itself.
 #[derive(Debug)]
@@ -209,6 +210,15 @@ fn check_message(body: &[u8]) -> Checked {
         let Some(method) = object.get("method").and_then(Value::as_str) else {
             return invalid(id, "\"method\" must be a string");
         };
+        // `$/` methods are notifications that may be ignored; a *request* for one must be
+        // answered MethodNotFound (the specification), which tower-lsp-server never does.
+        if method.starts_with("$/") && object.contains_key("id") {
+            return Checked::Reject(Reply::new(
+                id,
+                METHOD_NOT_FOUND,
+                format!("Method not found: {method} is not a request"),
+            ));
+        }
         if OPTIONAL_PARAMS.contains(&method) && object.get("params").is_none_or(Value::is_null) {
             object.insert("params".into(), json!({}));
         }
@@ -344,5 +354,8 @@ mod tests {
         assert_eq!((r.code, r.id.clone()), (INVALID_REQUEST, Value::Null));
         let r = reject("42");
         assert_eq!(r.code, INVALID_REQUEST);
+        let r = reject(r#"{"jsonrpc":"2.0","id":9,"method":"$/setTrace","params":{}}"#);
+        assert_eq!((r.code, r.id.clone()), (METHOD_NOT_FOUND, json!(9)));
+        forward(r#"{"jsonrpc":"2.0","method":"$/setTrace","params":{"value":"off"}}"#);
     }
 }
