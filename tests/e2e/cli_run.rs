@@ -315,7 +315,9 @@ fn an_api_key_never_appears_in_any_output() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(v["result"], json!([null, null]), "{}", stderr(&out));
+    // A rejected key ends the run at once, failed (not `succeeded` with nulls).
+    assert_eq!(v["state"], "failed", "{}", stderr(&out));
+    assert!(!out.status.success());
     assert_eq!(v["failures"][0]["code"], "auth_failed");
     // The provider echoed the key back in its error body; odw must have scrubbed it.
     let mut everything = stdout(&out) + &stderr(&out);

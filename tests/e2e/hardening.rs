@@ -213,9 +213,57 @@ fn a_missing_cwd_is_refused_not_created() {
     let ws = Ws::new();
     let file = ws.write("t.workflow.js", "export const meta = {};\nreturn 1;\n");
     let missing = ws.path().join("no/such/dir");
-    let out = ws.odw(&["run", file.to_str().unwrap(), "--cwd", missing.to_str().unwrap()]);
+    let out = ws.odw(&[
+        "run",
+        file.to_str().unwrap(),
+        "--cwd",
+        missing.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no such directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no such directory"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!missing.exists());
     assert!(!ws.path().join("no").exists());
+}
+
+#[test]
+fn a_wrong_key_across_a_fan_out_fails_the_run_at_once() {
+    let ws = Ws::with(
+        odw_test_provider::ProviderOptions::default().require_key("sk-the-right-one"),
+        "",
+    );
+    let file = ws.write(
+        "fan.workflow.js",
+        "export const meta = { name: \"fan\" };\n\
+         const items = Array.from({ length: 200 }, (_, i) => i);\n\
+         return await parallel(items.map((i) => () => agent(`item ${i}`, { model: \"gpt-5\" })));\n",
+    );
+    let out = ws
+        .cmd(&[
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--concurrency",
+            "4",
+        ])
+        .env("OPENAI_API_KEY", "sk-odw-WRONG-KEY-1234")
+        .env("OPENAI_BASE_URL", format!("{}/v1", ws.provider.base_url()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["state"], "failed", "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(error.contains("rejected the API key (HTTP 401)"), "{error}");
+    assert!(
+        !error.contains("1234") && !error.contains("WRONG"),
+        "{error}"
+    );
+    // No retries on a 401, and the run stops at the first rejection: at most the calls in
+    // flight then, and those that took their slots while it was being handled (2 × 4), of 200.
+    let sent = ws.provider.stats().total;
+    assert!(sent <= 8, "{sent} requests were sent for a rejected key");
 }

@@ -39,6 +39,9 @@ pub(super) struct RunShared {
     run_cap: usize,
     call_seq: AtomicU64,
     budget_hit: AtomicBool,
+    /// The first error no retry can fix (a rejected API key): it ends the run at once, failed.
+    fatal: Mutex<Option<String>>,
+    waker: crate::sandbox::Waker,
     usage: Mutex<Usage>,
     failures: Mutex<Vec<Failure>>,
     /// Dry runs: the estimate per phase, in the order phases were first seen.
@@ -88,6 +91,8 @@ pub(super) struct Parts {
     pub io: tokio::runtime::Handle,
     pub journal: Option<Journal>,
     pub replay: Option<Replay>,
+    /// Interrupts the run's script (with `cancel`, for errors no retry can fix).
+    pub waker: crate::sandbox::Waker,
 }
 
 /// `Date.now()`/`Math.random()` values: replayed in order from the journal, then recorded.
@@ -108,6 +113,7 @@ impl RunShared {
             io,
             journal,
             replay,
+            waker,
         } = parts;
         let mut caps = req.budget.clone();
         if caps.tokens.is_none() {
@@ -145,6 +151,8 @@ impl RunShared {
             run_cap: req.concurrency.map(|c| c as usize).unwrap_or(usize::MAX),
             call_seq: AtomicU64::new(0),
             budget_hit: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            waker,
             usage: Mutex::new(usage),
             failures: Mutex::new(Vec::new()),
             estimate: Mutex::new(Vec::new()),
@@ -251,6 +259,11 @@ impl RunShared {
         self.budget_hit.load(Ordering::SeqCst)
     }
 
+    /// The error no retry can fix that stopped the run, if one did.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.fatal.lock().unwrap().clone()
+    }
+
     pub fn usage(&self) -> Usage {
         self.usage.lock().unwrap().clone()
     }
@@ -284,6 +297,24 @@ impl RunShared {
     ) -> HostError {
         if code == AgentErrorCode::BudgetExhausted {
             self.budget_hit.store(true, Ordering::SeqCst);
+        }
+        // A rejected key fails every other call too: stop now instead of paying for a fan-out
+        // of failures that would end `succeeded` with nulls.
+        if code == AgentErrorCode::AuthFailed {
+            let first = self
+                .fatal
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| message.clone())
+                .clone();
+            if first == message {
+                self.emit(EventKind::Log {
+                    level: "error".into(),
+                    message: format!("stopping the run: {message}"),
+                });
+            }
+            self.cancel.cancel();
+            self.waker.cancel();
         }
         {
             let mut u = self.usage.lock().unwrap();

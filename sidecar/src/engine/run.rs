@@ -83,6 +83,7 @@ pub(super) fn start(
             io: tokio::runtime::Handle::current(),
             journal: launch.journal,
             replay: launch.replay,
+            waker: waker.clone(),
         },
     ));
     let cancel_fn: CancelFn = {
@@ -293,6 +294,13 @@ fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) 
         })
     });
     let (state, result, error) = match outcome {
+        // An error no retry can fix stopped the run: that is its outcome, whatever the script
+        // made of the interruption.
+        _ if shared.fatal_error().is_some() => (
+            RunState::Failed,
+            serde_json::Value::Null,
+            shared.fatal_error(),
+        ),
         Ok(value) => {
             if budget_hit {
                 (

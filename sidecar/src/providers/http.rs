@@ -273,13 +273,58 @@ fn body_excerpt(route: &Route, body: &[u8], max: usize) -> String {
     }
 }
 
-/// Replaces every occurrence of the key in `text`. Keys too short to be real (test
-/// placeholders) are left alone rather than starring out ordinary words.
+/// Removes the key from `text`: the whole key, and any word that shows part of it, the way
+/// providers echo a rejected key (`Incorrect API key provided: sk-odw-T**********4242`). A word
+/// is redacted when it holds a run of masking stars or `…`, or shares a 4-character prefix or
+/// suffix with the key. Keys too short to be real (test placeholders) are left alone rather
+/// than starring out ordinary words.
 pub(crate) fn scrub(text: &str, key: Option<&Secret>) -> String {
-    match key.map(Secret::expose).filter(|k| k.len() >= 4) {
-        Some(k) => text.replace(k, "***"),
-        None => text.to_string(),
+    let Some(key) = key.map(Secret::expose).filter(|k| k.len() >= 8) else {
+        return text.to_string();
+    };
+    let text = text.replace(key, "***");
+    let is_key_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.' | '…');
+    let shows_part = |word: &str| {
+        let bare = word.trim_matches(|c| c == '.' || c == '…');
+        if bare.len() < 4 || bare == "***" {
+            return false;
+        }
+        let masked = word.contains("***") || word.contains('…') || word.contains("...");
+        let head: String = bare
+            .chars()
+            .take_while(|c| *c != '*' && *c != '.')
+            .collect();
+        let tail: String = {
+            let t: Vec<char> = bare
+                .chars()
+                .rev()
+                .take_while(|c| *c != '*' && *c != '.')
+                .collect();
+            t.into_iter().rev().collect()
+        };
+        let prefix = head.len() >= 4 && key.starts_with(&head);
+        let suffix = tail.len() >= 4 && key.ends_with(&tail);
+        (masked && (prefix || suffix)) || (head.len() >= 8 && prefix) || (tail.len() >= 8 && suffix)
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once('\0')) {
+        if c != '\0' && is_key_char(c) {
+            word.push(c);
+            continue;
+        }
+        if shows_part(&word) {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(&word);
+        }
+        word.clear();
+        if c != '\0' {
+            out.push(c);
+        }
     }
+    out
 }
 
 /// A JSON token count that may be missing or null; missing counts as zero.
@@ -290,6 +335,27 @@ pub(crate) fn count(v: &serde_json::Value, key: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_part_of_a_key_survives_scrubbing() {
+        let key = Secret::new("sk-odw-TOPSECRET-4242");
+        let k = Some(&key);
+        for echoed in [
+            "Incorrect API key provided: sk-odw-T**********4242. You can find…",
+            "invalid x-api-key sk-odw-TOPSECRET-4242",
+            "key sk-odw-TOPS... rejected",
+            "key ...ET-4242 rejected",
+            "key sk-odw-TOPSECR rejected",
+        ] {
+            let s = scrub(echoed, k);
+            assert!(!s.contains("4242") && !s.contains("TOPS"), "{echoed} → {s}");
+        }
+        // Ordinary words stay.
+        assert_eq!(
+            scrub("model not found: gpt-5. Check the key.", k),
+            "model not found: gpt-5. Check the key."
+        );
+    }
 
     fn route_with_key(key: Option<&str>, provider: &str) -> Route {
         Route {

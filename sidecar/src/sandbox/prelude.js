@@ -8,7 +8,7 @@
   delete global.__odw_call;
   delete global.__odw_sync;
 
-  const FATAL = new Set(["cancelled", "budget_exhausted"]);
+  const FATAL = new Set(["cancelled", "budget_exhausted", "auth_failed"]);
   const pending = new Map();
 
   function makeError(env) {
