@@ -86,6 +86,8 @@ pub struct Limits {
     pub cpu_slice_ms: u64,
     /// Wall-clock limit of a whole run.
     pub run_timeout_s: u64,
+    /// The largest provider response body read, in MiB; a larger one fails the call.
+    pub max_response_mb: u64,
 }
 
 impl Default for Limits {
@@ -101,6 +103,7 @@ impl Default for Limits {
             memory_mb: 256,
             cpu_slice_ms: 1000,
             run_timeout_s: 3600,
+            max_response_mb: 32,
         }
     }
 }

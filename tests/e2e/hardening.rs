@@ -267,3 +267,27 @@ fn a_wrong_key_across_a_fan_out_fails_the_run_at_once() {
     let sent = ws.provider.stats().total;
     assert!(sent <= 8, "{sent} requests were sent for a rejected key");
 }
+
+#[test]
+fn provider_bodies_are_read_up_to_a_cap() {
+    let ws = Ws::with(Default::default(), "max_response_mb = 1\n");
+    // The test provider echoes the prompt: a 2 MiB prompt gets a 2 MiB reply.
+    let (v, _) = ws.run_json(
+        "export const meta = { name: \"big\" };\n\
+         return await agent(\"x\".repeat(2 * 1024 * 1024), { retries: 0 });\n",
+        &[],
+    );
+    assert_eq!(v["state"], "failed", "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.contains("larger than 1 MiB") && e.contains("max_response_mb"),
+        "{e}"
+    );
+    // Under the cap, the same call succeeds.
+    let (v, _) = ws.run_json(
+        "export const meta = { name: \"small\" };\n\
+         return (await agent(\"x\".repeat(512 * 1024))).length;\n",
+        &[],
+    );
+    assert_eq!(v["state"], "succeeded", "{v}");
+}

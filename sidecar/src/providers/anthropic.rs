@@ -99,6 +99,7 @@ mod tests {
             api_key: key.map(Secret::new),
             model: "claude-sonnet-4-6".into(),
             model_id: "claude-sonnet-4-6".into(),
+            max_response_bytes: crate::providers::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 

@@ -40,6 +40,9 @@ pub(crate) async fn post_bearer(
     post_json(client, route, url, &headers, body).await
 }
 
+/// `[limits] max_response_mb` unless configured: 32 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+
 /// What came back from one POST, before the wire format reads it.
 pub(crate) struct RawResponse {
     pub status: u16,
@@ -78,14 +81,31 @@ pub(crate) async fn post_json(
         .map_err(|e| transport_error(route, &e))?;
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers(), SystemTime::now());
-    let bytes = response
-        .bytes()
+    // Read in chunks up to the cap: a misbehaving endpoint must not fill the memory.
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| transport_error(route, &e))?;
+        .map_err(|e| transport_error(route, &e))?
+    {
+        if body.len() + chunk.len() > route.max_response_bytes {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} sent a response larger than {} MiB (HTTP {status}); raise [limits] \
+                     max_response_mb if it is expected",
+                    route.provider,
+                    route.max_response_bytes >> 20
+                ),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(RawResponse {
         status,
         retry_after,
-        body: bytes.to_vec(),
+        body,
     })
 }
 
@@ -365,6 +385,7 @@ mod tests {
             api_key: key.map(Secret::new),
             model: "m".into(),
             model_id: "m".into(),
+            max_response_bytes: crate::providers::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 

@@ -76,6 +76,7 @@ mod tests {
             api_key: None,
             model: "qwen2.5:7b".into(),
             model_id: "ollama:qwen2.5:7b".into(),
+            max_response_bytes: crate::providers::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 

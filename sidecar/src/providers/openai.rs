@@ -105,6 +105,7 @@ mod tests {
             api_key: key.map(Secret::new),
             model: model.into(),
             model_id: model.into(),
+            max_response_bytes: crate::providers::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct Route {
     pub model: String,
     /// The model id as the script wrote it (after alias resolution), for pricing and events.
     pub model_id: String,
+    /// The largest response body read (`[limits] max_response_mb`).
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -50,6 +52,12 @@ const OLLAMA_BASE: &str = "http://localhost:11434";
 
 /// Resolves a model id (aliases already resolved) to a route. Pure: no network.
 pub fn resolve(model_id: &str, config: &Config) -> Result<Route, RouteError> {
+    let mut route = resolve_route(model_id, config)?;
+    route.max_response_bytes = config.limits.max_response_mb.saturating_mul(1 << 20) as usize;
+    Ok(route)
+}
+
+fn resolve_route(model_id: &str, config: &Config) -> Result<Route, RouteError> {
     let no_route = || RouteError::NoRoute {
         model: model_id.to_string(),
     };
@@ -148,6 +156,7 @@ fn builtin(model_id: &str, model: &str, name: &str, config: &Config) -> Result<R
         api_key,
         model: model.to_string(),
         model_id: model_id.to_string(),
+        max_response_bytes: crate::providers::http::DEFAULT_MAX_RESPONSE_BYTES,
     })
 }
 
@@ -181,6 +190,7 @@ fn named(
         api_key: key_of(p),
         model: model.to_string(),
         model_id: model_id.to_string(),
+        max_response_bytes: crate::providers::http::DEFAULT_MAX_RESPONSE_BYTES,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Retry delays: exponential with full jitter, never shorter than the provider's `Retry-After`.
+//! Retry delays: exponential with full jitter; after a `Retry-After`, that long plus the same
+//! jitter on top, so calls told to wait the same time do not all come back at the same instant.
 
 use rand::Rng;
 use std::time::Duration;
@@ -11,8 +12,11 @@ pub fn delay(retry: u32, base: Duration, max: Duration, retry_after: Option<Dura
     let exp = base
         .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX))
         .min(max);
-    let jittered = Duration::from_nanos(rand::rng().random_range(0..=exp.as_nanos() as u64));
-    jittered.max(retry_after.unwrap_or_default()).min(CEILING)
+    let jitter = Duration::from_nanos(rand::rng().random_range(0..=exp.as_nanos() as u64));
+    match retry_after {
+        Some(floor) => floor.saturating_add(jitter).min(CEILING),
+        None => jitter.min(CEILING),
+    }
 }
 
 #[cfg(test)]
@@ -32,14 +36,19 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_a_floor() {
-        let d = delay(
-            0,
-            Duration::from_millis(1),
-            Duration::from_millis(2),
-            Some(Duration::from_secs(3)),
+    fn retry_after_is_a_floor_with_jitter_on_top() {
+        let base = Duration::from_millis(100);
+        let after = Duration::from_secs(3);
+        let delays: Vec<Duration> = (0..50)
+            .map(|_| delay(0, base, Duration::from_secs(2), Some(after)))
+            .collect();
+        assert!(
+            delays.iter().all(|d| *d >= after && *d <= after + base),
+            "{delays:?}"
         );
-        assert_eq!(d, Duration::from_secs(3));
+        // Not in lockstep: 50 calls told to wait 3 s come back at many different times.
+        let distinct: std::collections::HashSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 40, "{} distinct delays", distinct.len());
         let d = delay(
             0,
             Duration::ZERO,
