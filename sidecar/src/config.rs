@@ -88,6 +88,8 @@ pub struct Limits {
     pub run_timeout_s: u64,
     /// The largest provider response body read, in MiB; a larger one fails the call.
     pub max_response_mb: u64,
+    /// The deadline of one `context.tools` call.
+    pub tool_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -104,6 +106,7 @@ impl Default for Limits {
             cpu_slice_ms: 1000,
             run_timeout_s: 3600,
             max_response_mb: 32,
+            tool_timeout_ms: 60_000,
         }
     }
 }

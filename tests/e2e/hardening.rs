@@ -291,3 +291,70 @@ fn provider_bodies_are_read_up_to_a_cap() {
     );
     assert_eq!(v["state"], "succeeded", "{v}");
 }
+
+#[test]
+fn reading_a_fifo_is_an_error_not_a_hang() {
+    let ws = Ws::new();
+    let fifo = ws.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (v, _) = ws.run_json(
+        "async function execute(context) {\n\
+           try { await context.tools.read_file(\"pipe\"); return \"read\"; }\n\
+           catch (e) { return e.message; }\n\
+         }\nmodule.exports = { execute };\n",
+        &[],
+    );
+    assert_eq!(v["state"], "succeeded", "{v}");
+    assert!(v["result"].as_str().unwrap().contains("pipe"), "{v}");
+}
+
+#[test]
+fn ctrl_c_twice_always_ends_the_cli() {
+    use std::io::{BufRead, BufReader};
+    let ws = Ws::new();
+    let file = ws.write(
+        "slow.workflow.js",
+        "export const meta = { name: \"slow\" };\n\
+         return await agent(\"[[latency:60000]] wait\", { label: \"slow\" });\n",
+    );
+    let mut child = ws
+        .cmd(&["run", file.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the agent is under way (the provider has the request).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ws.provider.stats().in_flight == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    // The first Ctrl-C is acknowledged on stderr before the second one is sent.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Ctrl-C again") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no cancel notice");
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(!status.success(), "{status}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "odw run did not exit after two Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

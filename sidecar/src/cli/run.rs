@@ -117,6 +117,8 @@ pub fn main(a: RunArgs) -> ExitCode {
         show,
         |engine| engine.start(req),
     ));
+    // A tool call stuck in the kernel must not keep the process from exiting.
+    rt.shutdown_timeout(SHUTDOWN_GRACE);
     finish(result, a.json, a.dry_run)
 }
 
@@ -137,10 +139,13 @@ pub async fn drive(
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
                     eprintln!("\nodw: cancelling run {id} (Ctrl-C again to quit at once)");
-                    engine.cancel(&id);
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        std::process::exit(130);
+                    // The second Ctrl-C must end the process whatever the runtime is doing
+                    // (stuck tasks, a shutdown waiting on them): the default action, not a task.
+                    // SAFETY: restoring the default disposition of SIGINT.
+                    unsafe {
+                        libc::signal(libc::SIGINT, libc::SIG_DFL);
                     }
+                    engine.cancel(&id);
                 }
             })
         };
@@ -164,6 +169,9 @@ pub fn finish(result: Result<RunResult, String>, json: bool, dry_run: bool) -> E
         ExitCode::FAILURE
     }
 }
+
+/// How long the runtime waits for leftover tasks once the command is done.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The runtime for I/O and engine tasks; scripts run on threads of their own.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

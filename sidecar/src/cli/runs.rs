@@ -105,6 +105,7 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
         !a.quiet,
         |engine| engine.resume(&id, top_up),
     ));
+    rt.shutdown_timeout(super::run::SHUTDOWN_GRACE);
     finish(result, a.json, dry)
 }
 

@@ -673,16 +673,29 @@ impl Host for RunHost {
                         Err(e) => Err(e),
                         Ok(m) => {
                             let cwd = shared.cwd.clone();
-                            tokio::task::spawn_blocking(move || {
+                            let name = m.name.clone();
+                            let work = tokio::task::spawn_blocking(move || {
                                 crate::tools::Workspace::new(&cwd)
                                     .and_then(|ws| ws.call(&m.name, &m.args))
                                     .map(|v| v.to_string())
                                     .map_err(|e| HostError::with_code("tool_error", e.to_string()))
-                            })
-                            .await
-                            .unwrap_or_else(|e| {
-                                Err(HostError::new(format!("tool task failed: {e}")))
-                            })
+                            });
+                            // Every tool call has a deadline: the script gets an error, never a
+                            // hang, whatever the file system does.
+                            let deadline =
+                                Duration::from_millis(shared.config.limits.tool_timeout_ms);
+                            match tokio::time::timeout(deadline, work).await {
+                                Ok(r) => r.unwrap_or_else(|e| {
+                                    Err(HostError::new(format!("tool task failed: {e}")))
+                                }),
+                                Err(_) => Err(HostError::with_code(
+                                    "timeout",
+                                    format!(
+                                        "{name}: no answer within {} ms ([limits] tool_timeout_ms)",
+                                        deadline.as_millis()
+                                    ),
+                                )),
+                            }
                         }
                     };
                     done.complete(r);

@@ -8,6 +8,7 @@
 mod confine;
 mod dispatch;
 mod error;
+mod open;
 mod read;
 mod search;
 mod walk;

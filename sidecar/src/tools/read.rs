@@ -1,7 +1,6 @@
 //! `read_file`: one text file from inside the root, with the size and binary checks that
 //! `search` shares.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -23,7 +22,7 @@ impl Workspace {
             });
         }
         let file = self.confine(path)?;
-        let bytes = read_capped(&file, path)?;
+        let bytes = self.read_capped(&file, path)?;
         if is_binary(&bytes) {
             return Err(ToolError::Binary { path: path.into() });
         }
@@ -34,36 +33,35 @@ impl Workspace {
     }
 }
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`]; `shown` is the path as errors print it.
-pub(super) fn read_capped(file: &Path, shown: &str) -> Result<Vec<u8>, ToolError> {
-    let io_error = |source| ToolError::Io {
-        path: shown.into(),
-        source,
-    };
-    let mut handle = File::open(file).map_err(io_error)?;
-    let meta = handle.metadata().map_err(io_error)?;
-    // A FIFO or device inside the root would block or never end; only plain files are read.
-    if !meta.is_file() {
-        return Err(ToolError::NotAFile { path: shown.into() });
+impl Workspace {
+    /// Reads a regular file of at most [`MAX_FILE_BYTES`]; `shown` is the path as errors print it.
+    /// The open is confined and never blocks (see `open.rs`): a FIFO or device is refused.
+    pub(super) fn read_capped(&self, file: &Path, shown: &str) -> Result<Vec<u8>, ToolError> {
+        let io_error = |source| ToolError::Io {
+            path: shown.into(),
+            source,
+        };
+        let mut handle = self.open_inside(file, shown)?;
+        let meta = handle.metadata().map_err(io_error)?;
+        let too_large = |size| ToolError::TooLarge {
+            path: shown.into(),
+            size,
+        };
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(too_large(meta.len()));
+        }
+        // The file may grow between the stat and the read, so the read is capped as well.
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        handle
+            .by_ref()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_error)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
+        Ok(bytes)
     }
-    let too_large = |size| ToolError::TooLarge {
-        path: shown.into(),
-        size,
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large(meta.len()));
-    }
-    // The file may grow between the stat and the read, so the read is capped as well.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    handle
-        .by_ref()
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(bytes)
 }
 
 /// The same test git and ripgrep use: text never contains NUL.

@@ -7,7 +7,7 @@ use grep_searcher::sinks::Lossy;
 use grep_searcher::{BinaryDetection, SearcherBuilder};
 use serde::Serialize;
 
-use super::read::{is_binary, read_capped};
+use super::read::is_binary;
 use super::walk::{DEFAULT_GLOB, FileGlob};
 use super::{ToolError, Workspace};
 
@@ -46,7 +46,7 @@ impl Workspace {
         let mut matches = Vec::new();
         self.walk_files(&files, |relative, path| {
             // Unreadable, oversized and binary files are skipped, as ripgrep does.
-            let bytes = match read_capped(&path, &relative) {
+            let bytes = match self.read_capped(&path, &relative) {
                 Ok(bytes) if !is_binary(&bytes) => bytes,
                 _ => return ControlFlow::Continue(()),
             };
