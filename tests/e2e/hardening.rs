@@ -358,3 +358,56 @@ fn ctrl_c_twice_always_ends_the_cli() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_journal_that_cannot_write_stops_the_run_and_resume_continues() {
+    let ws = Ws::new();
+    // 300 calls whose prompts and replies (the provider echoes) fill the journal quickly.
+    let file = ws.write(
+        "fill.workflow.js",
+        "export const meta = { name: \"fill\" };\n\
+         const items = Array.from({ length: 300 }, (_, i) => i);\n\
+         const out = await parallel(items.map((i) => () => agent(`${i} ` + \"x\".repeat(4000))), { maxConcurrency: 4 });\n\
+         return out.filter(Boolean).length;\n",
+    );
+    // A file-size limit stands in for a full disk: writes past 600 KiB fail with EFBIG (the
+    // signal that would otherwise kill the process is ignored, as a full disk sends none).
+    let odw = odw_bin();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg("ulimit -f 600; trap '' XFSZ; exec \"$ODW_BIN\" run fill.workflow.js --json")
+        .current_dir(ws.path())
+        .env("ODW_BIN", odw)
+        .env("HOME", ws.path())
+        .env("XDG_CONFIG_HOME", ws.path().join(".config"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(stdout(&out).trim())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
+    assert_eq!(v["state"], "failed", "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(error.starts_with("journal: "), "{error}");
+    assert!(error.contains("odw resume"), "{error}");
+    let first = ws.provider.stats().total;
+    assert!(
+        first < 300,
+        "the run went on after the journal failed: {first} requests"
+    );
+
+    // With room again, the resume pays only for what was not recorded.
+    let id = v["runId"].as_str().unwrap();
+    let out = ws.odw(&["resume", id, "--json"]);
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["state"], "succeeded", "{}", stderr(&out));
+    assert_eq!(v["result"], 300);
+    let resumed = ws.provider.stats().total - first;
+    assert!(
+        resumed <= 300 - (first - 8),
+        "the resume asked again for recorded calls: {first} then {resumed}"
+    );
+    let integrity = ws.odw(&["runs"]);
+    assert!(integrity.status.success());
+}

@@ -238,17 +238,46 @@ impl RunShared {
     }
 
     /// Records a call's end and waits until it is committed, so a result the script has seen
-    /// is never asked for again after a crash.
-    async fn journal_end(&self, end: CallEnd) {
-        if let Some(j) = &self.journal {
-            j.call_finished(end);
-            if let Err(e) = j.flush_async().await {
-                tracing::error!(
-                    "the journal could not record a call of run {}: {e}",
+    /// is never asked for again after a crash. When the journal cannot record it, the run
+    /// stops: the script never receives a value that a resume would not find.
+    async fn journal_end(&self, end: CallEnd, label: &str) -> Result<(), HostError> {
+        let Some(j) = &self.journal else {
+            return Ok(());
+        };
+        j.call_finished(end);
+        match j.flush_async().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let message = format!(
+                    "journal: {e} (recording the result of agent \"{label}\"); the run stops so \
+                     that nothing unrecorded is used: free space or fix the journal, then \
+                     `odw resume {}` continues from what was recorded",
                     self.id
                 );
+                self.stop(&message);
+                Err(HostError::with_code("cancelled", message))
             }
         }
+    }
+
+    /// Ends the run at once, failed with `message` (the first such error wins): for errors no
+    /// retry can fix, such as a rejected API key or a journal that cannot write.
+    fn stop(&self, message: &str) {
+        let first = {
+            let mut fatal = self.fatal.lock().unwrap();
+            let first = fatal.is_none();
+            fatal.get_or_insert_with(|| message.to_string());
+            first
+        };
+        if first {
+            tracing::error!(run = %self.id, "{message}");
+            self.emit(EventKind::Log {
+                level: "error".into(),
+                message: format!("stopping the run: {message}"),
+            });
+        }
+        self.cancel.cancel();
+        self.waker.cancel();
     }
 
     pub fn emit(&self, kind: EventKind) {
@@ -301,20 +330,7 @@ impl RunShared {
         // A rejected key fails every other call too: stop now instead of paying for a fan-out
         // of failures that would end `succeeded` with nulls.
         if code == AgentErrorCode::AuthFailed {
-            let first = self
-                .fatal
-                .lock()
-                .unwrap()
-                .get_or_insert_with(|| message.clone())
-                .clone();
-            if first == message {
-                self.emit(EventKind::Log {
-                    level: "error".into(),
-                    message: format!("stopping the run: {message}"),
-                });
-            }
-            self.cancel.cancel();
-            self.waker.cancel();
+            self.stop(&message);
         }
         {
             let mut u = self.usage.lock().unwrap();
@@ -497,18 +513,31 @@ impl RunShared {
                 },
             ),
         };
-        self.journal_end(CallEnd {
-            run_id: self.id.clone(),
-            identity,
-            occurrence,
-            outcome: end,
-            tokens_in: usage.input,
-            tokens_out: usage.output,
-            cost_usd: cost,
-            attempts: requests,
-            finished_ms: super::events::now_ms(),
-        })
-        .await;
+        let recorded = self
+            .journal_end(
+                CallEnd {
+                    run_id: self.id.clone(),
+                    identity,
+                    occurrence,
+                    outcome: end,
+                    tokens_in: usage.input,
+                    tokens_out: usage.output,
+                    cost_usd: cost,
+                    attempts: requests,
+                    finished_ms: super::events::now_ms(),
+                },
+                &label,
+            )
+            .await;
+        if let Err(e) = recorded {
+            // Spent, but not usable: counted, never returned.
+            let mut u = self.usage.lock().unwrap();
+            u.requests += requests as u64;
+            u.tokens_in += usage.input;
+            u.tokens_out += usage.output;
+            u.cost_usd += cost;
+            return Err(e);
+        }
         match outcome {
             Ok(o) => {
                 {
