@@ -411,3 +411,68 @@ fn a_journal_that_cannot_write_stops_the_run_and_resume_continues() {
     let integrity = ws.odw(&["runs"]);
     assert!(integrity.status.success());
 }
+
+#[test]
+fn counts_and_usage_are_per_run_across_attempts() {
+    let ws = Ws::new();
+    // Calls 40..60 hang the first time they are asked (`[[hang x1]]`), so the process can be
+    // killed with 40 calls recorded; the resume gets answers for them.
+    let file = ws.write(
+        "half.workflow.js",
+        "export const meta = { name: \"half\" };\n\
+         const items = Array.from({ length: 60 }, (_, i) => i);\n\
+         return (await parallel(items.map((i) => () =>\n\
+           agent(i < 40 ? `quick ${i}` : `[[hang x1]] slow ${i}`, { timeoutMs: 600000 })))).length;\n",
+    );
+    let mut child = ws
+        .cmd(&[
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--concurrency",
+            "64",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let recorded = || {
+        let out = ws.odw(&["runs", "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v[0]["agents"].as_u64())
+    };
+    // All 20 slow prompts must have been asked (and hung) before the kill.
+    while recorded().unwrap_or(0) < 40 || ws.provider.stats().total < 60 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the quick calls never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Before: 0 agents and no usage for a run whose process died.
+    let out = ws.odw(&["runs", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["agents"], 40, "{v}");
+    let tokens_before = v[0]["tokens"].as_u64().unwrap();
+    assert!(tokens_before > 0, "{v}");
+    let id = v[0]["runId"].as_str().unwrap().to_string();
+
+    let out = ws.odw(&["resume", &id, "--json"]);
+    let r: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(r["state"], "succeeded", "{}", stderr(&out));
+    let out = ws.odw(&["runs", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The run's totals cover both executions, not just the resume's new requests.
+    assert_eq!(v[0]["agents"], 60, "{v}");
+    assert!(v[0]["tokens"].as_u64().unwrap() > tokens_before, "{v}");
+    let show = stdout(&ws.odw(&["show", &id]));
+    assert!(show.contains("attempt  1 (run): did not finish"), "{show}");
+    assert!(
+        show.contains("attempt  2 (resume): succeeded · 60 agents (40 replayed from the journal)"),
+        "{show}"
+    );
+}

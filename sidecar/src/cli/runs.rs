@@ -178,8 +178,14 @@ pub fn show(a: ShowArgs) -> ExitCode {
             _ => None,
         })
         .collect();
+    let attempts = attempts(&events);
     if a.json {
         let v = serde_json::json!({
+            "attempts": attempts.iter().map(|t| serde_json::json!({
+                "startedAt": t.started_ms, "resumed": t.resumed,
+                "state": t.end.as_ref().map(|(s, _)| s.to_string()),
+                "usage": t.end.as_ref().map(|(_, u)| u),
+            })).collect::<Vec<_>>(),
             "runId": run.run_id,
             "state": run.state,
             "dryRun": run.dry_run,
@@ -226,6 +232,18 @@ pub fn show(a: ShowArgs) -> ExitCode {
         run.usage.tokens_in + run.usage.tokens_out,
         run.usage.cost_usd
     );
+    // Each execution (the first, then each resume) with what it did itself.
+    for (n, t) in attempts.iter().enumerate() {
+        let outcome = match &t.end {
+            Some((state, u)) => format!(
+                "{state} · {} agents ({} replayed from the journal)",
+                u.agents, u.cached
+            ),
+            None => "did not finish (the process ended)".to_string(),
+        };
+        let kind = if t.resumed { "resume" } else { "run" };
+        println!("attempt  {} ({kind}): {outcome}", n + 1);
+    }
     if !phases.is_empty() {
         println!("phases   {}", phases.join(" → "));
     }
@@ -274,4 +292,32 @@ fn truncate(s: &str, n: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// One execution of a run, from its events: `runStarted`, then `runFinished` unless the
+/// process died first.
+struct Attempt {
+    started_ms: u64,
+    resumed: bool,
+    end: Option<(odw_protocol::RunState, odw_protocol::Usage)>,
+}
+
+fn attempts(events: &[odw_protocol::RunEvent]) -> Vec<Attempt> {
+    let mut out: Vec<Attempt> = Vec::new();
+    for e in events {
+        match &e.kind {
+            odw_protocol::EventKind::RunStarted { resumed, .. } => out.push(Attempt {
+                started_ms: e.time_ms,
+                resumed: *resumed,
+                end: None,
+            }),
+            odw_protocol::EventKind::RunFinished { state, usage, .. } => {
+                if let Some(last) = out.last_mut() {
+                    last.end = Some((*state, usage.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }

@@ -14,10 +14,20 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// The columns `run_from_row` expects, in order.
+/// The columns `run_from_row` expects, in order. Usage is the run's across all its
+/// executions: the totals an execution wrote when it ended, or, for a run whose process died
+/// before that (or a resume that counted only its own calls), what its recorded calls add up
+/// to, whichever is larger.
 const RUN_COLUMNS: &str = "run_id, script_path, script_text, dialect, args, cwd, config, \
      model_map, budget_tokens, budget_usd, dry_run, state, error, result, owner, heartbeat_ms, \
-     created_ms, started_ms, finished_ms, agents, requests, tokens_in, tokens_out, cost_usd, \
+     created_ms, started_ms, finished_ms, \
+     max(agents, (SELECT count(*) FROM calls c WHERE c.run_id = runs.run_id \
+         AND c.status != 'running')), \
+     max(requests, (SELECT coalesce(sum(attempts), 0) FROM calls c WHERE c.run_id = runs.run_id)), \
+     max(tokens_in, (SELECT coalesce(sum(tokens_in), 0) FROM calls c WHERE c.run_id = runs.run_id)), \
+     max(tokens_out, (SELECT coalesce(sum(tokens_out), 0) FROM calls c \
+         WHERE c.run_id = runs.run_id)), \
+     max(cost_usd, (SELECT coalesce(sum(cost_usd), 0.0) FROM calls c WHERE c.run_id = runs.run_id)), \
      cached, failed, cancelled";
 
 /// Columns as read, before JSON and enums are decoded (decoding needs the path for errors,
