@@ -363,7 +363,7 @@ fn ctrl_c_twice_always_ends_the_cli() {
 fn a_journal_that_cannot_write_stops_the_run_and_resume_continues() {
     let ws = Ws::new();
     // 300 calls whose prompts and replies (the provider echoes) fill the journal quickly.
-    let file = ws.write(
+    ws.write(
         "fill.workflow.js",
         "export const meta = { name: \"fill\" };\n\
          const items = Array.from({ length: 300 }, (_, i) => i);\n\
