@@ -17,3 +17,6 @@ pub mod providers;
 pub mod sandbox;
 pub mod scheduler;
 pub mod tools;
+
+#[cfg(test)]
+mod fuzz;

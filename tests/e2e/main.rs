@@ -7,6 +7,7 @@ mod cli_run;
 mod clients;
 mod durable;
 mod examples;
+mod fault_matrix;
 mod hardening;
 mod interop;
 mod lsp;

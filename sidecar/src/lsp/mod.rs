@@ -9,7 +9,7 @@ mod config;
 mod cursor;
 mod diagnostics;
 mod documents;
-mod framing;
+pub(crate) mod framing;
 mod hover;
 mod plan;
 mod progress;
@@ -20,7 +20,7 @@ mod server;
 mod session;
 mod stdio;
 mod to_proto;
-mod transport;
+pub(crate) mod transport;
 
 use odw_protocol::lsp as proto;
 use server::Backend;

@@ -141,7 +141,7 @@ const METHOD_NOT_FOUND: i64 = -32601;
 
 /// An error response the transport sends itself.
 #[derive(Debug)]
-struct Reply {
+pub(crate) struct Reply {
     id: Value,
     code: i64,
     message: String,
@@ -163,14 +163,14 @@ impl Reply {
 }
 
 #[derive(Debug)]
-enum Checked {
+pub(crate) enum Checked {
     Forward(Vec<u8>),
     Reject(Reply),
 }
 
 /// Decides whether a body is a JSON-RPC message tower-lsp-server accepts, exactly as it parses
 /// them (a response first, then a request or notification).
-fn check_message(body: &[u8]) -> Checked {
+pub(crate) fn check_message(body: &[u8]) -> Checked {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {

@@ -6,7 +6,7 @@
 //! channel yet, and the default policy denies them.
 
 mod confine;
-mod dispatch;
+pub(crate) mod dispatch;
 mod error;
 mod open;
 mod read;

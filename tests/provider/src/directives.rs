@@ -15,6 +15,10 @@ pub enum FaultKind {
     Truncated,
     /// Reply with JSON that violates the request's schema.
     BadSchema,
+    /// Reply in full, but dribble the body out in small pieces over about a second.
+    SlowBody,
+    /// Send the status and headers, then drop the connection before any of the body.
+    Reset,
 }
 
 /// A fault and how many requests (with the same key) it applies to.
@@ -120,6 +124,8 @@ impl Directives {
                 "malformed" => FaultKind::Malformed,
                 "truncated" => FaultKind::Truncated,
                 "badschema" => FaultKind::BadSchema,
+                "slowbody" => FaultKind::SlowBody,
+                "reset" => FaultKind::Reset,
                 _ => return,
             };
             if let Some(times) = times {

@@ -52,6 +52,8 @@
 //! | `[[hang xN]]` | never reply (sleeps an hour, or until the provider shuts down) — for timeouts |
 //! | `[[malformed xN]]` | 200 with a body that is not JSON |
 //! | `[[truncated xN]]` | 200 declaring a `Content-Length` larger than what is sent, then the connection is dropped |
+//! | `[[slowbody xN]]` | the full reply, in 20 pieces 50 ms apart |
+//! | `[[reset xN]]` | status and headers, then the connection dropped before any body byte |
 //! | `[[badschema xN]]` | reply JSON that violates the request's schema ([`violate`]: an object without its first required key plus `"wrong": true`; `{"wrong": true}` when there is no schema) |
 //! | `[[echo-system]]` | reply with the system prompt |
 //! | `[[key:NAME]]` | count the faults of this request under `NAME` instead of under its prompt text |
@@ -200,7 +202,8 @@ pub struct RecordedRequest {
     pub stream: bool,
     pub max_tokens: Option<u64>,
     pub temperature: Option<f64>,
-    /// `ok`, `unauthorized`, `fail:STATUS`, `hang`, `malformed`, `truncated` or `badschema`.
+    /// `ok`, `unauthorized`, `fail:STATUS`, `hang`, `malformed`, `truncated`, `badschema`,
+    /// `slowbody` or `reset`.
     pub outcome: String,
 }
 

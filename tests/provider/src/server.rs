@@ -453,6 +453,8 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
             (Some(FaultKind::Malformed), _) => "malformed".to_string(),
             (Some(FaultKind::Truncated), _) => "truncated".to_string(),
             (Some(FaultKind::BadSchema), _) => "badschema".to_string(),
+            (Some(FaultKind::SlowBody), _) => "slowbody".to_string(),
+            (Some(FaultKind::Reset), _) => "reset".to_string(),
         };
         if s.opts.record_requests && st.requests.len() < s.opts.max_recorded {
             st.requests.push(RecordedRequest {
@@ -517,13 +519,16 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
             };
             reply_override = Some(bad.to_string());
         }
-        Some(FaultKind::Truncated) | None => {}
+        Some(FaultKind::Truncated | FaultKind::SlowBody | FaultKind::Reset) | None => {}
     }
 
     let reply = reply_override.unwrap_or_else(|| reply_text(&req, &directives));
     let (status, content_type, body) = build_reply(s, wire, &req, &reply);
-    if fault == Some(FaultKind::Truncated) {
-        return truncated(content_type, body);
+    match fault {
+        Some(FaultKind::Truncated) => return truncated(content_type, body),
+        Some(FaultKind::SlowBody) => return slow_body(content_type, body),
+        Some(FaultKind::Reset) => return connection_reset(content_type),
+        _ => {}
     }
     let mut resp = (status, body).into_response();
     resp.headers_mut()
@@ -764,6 +769,39 @@ fn build_reply(
 }
 
 /// A response that declares more bytes than it sends, then drops the connection.
+/// The whole reply, 20 pieces 50 ms apart: a slow but complete body.
+fn slow_body(content_type: &'static str, body: String) -> Response {
+    let bytes = Bytes::from(body.into_bytes());
+    let step = bytes.len().div_ceil(20).max(1);
+    let pieces: Vec<Bytes> = (0..bytes.len())
+        .step_by(step)
+        .map(|i| bytes.slice(i..(i + step).min(bytes.len())))
+        .collect();
+    let stream = futures_util::stream::unfold(pieces.into_iter(), |mut rest| async move {
+        let piece = rest.next()?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some((Ok::<Bytes, std::io::Error>(piece), rest))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// Headers, then the connection dropped before any body byte.
+fn connection_reset(content_type: &'static str) -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset by test provider",
+        ))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
 fn truncated(content_type: &'static str, body: String) -> Response {
     let full = body.len();
     let half = Bytes::from(body.into_bytes()).slice(..full / 2);

@@ -1,0 +1,2 @@
+﻿export const meta = {};
+return 1
