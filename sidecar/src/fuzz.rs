@@ -253,12 +253,33 @@ fn fuzz_reply_extractor() {
     runner()
         .run(&soup(REPLY), |text| {
             bounded("extract", move || {
+                // Whatever is extracted is real JSON that survives a round trip.
                 if let Some(v) = crate::providers::structured::extract_json(&text) {
-                    assert!(v.is_object() || v.is_array() || !v.is_null() || v.is_null());
+                    let again: Value = serde_json::from_str(&v.to_string()).unwrap();
+                    assert_eq!(again, v);
                 }
             });
             Ok(())
         })
+        .unwrap();
+    // An object or array in a fenced block among prose is found exactly.
+    runner()
+        .run(
+            &(
+                json_value(),
+                soup(&["Sure", "here", ":", "\n", "Done", "."]),
+            ),
+            |(v, prose)| {
+                if v.is_object() || v.is_array() {
+                    let text = format!("{prose}\n```json\n{v}\n```\n{prose}");
+                    let got = bounded("extract", move || {
+                        crate::providers::structured::extract_json(&text)
+                    });
+                    prop_assert_eq!(got, Some(v));
+                }
+                Ok(())
+            },
+        )
         .unwrap();
 }
 
@@ -266,7 +287,7 @@ fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<i64>().prop_map(Value::from),
         proptest::sample::select(
             &[
                 "string",
