@@ -206,8 +206,6 @@ impl std::fmt::Display for ScriptError {
 }
 
 const PRELUDE: &str = include_str!("prelude.js");
-/// What the prelude says when a script rejects with something that is not an Error.
-const NON_ERROR_THROWN: &str = "instead of an Error, so there is no location";
 /// Helpers for the planner's topologies (`vote`, `beamSearch`, …), available to every script.
 const TOPOLOGIES: &str = include_str!("topologies.js");
 
@@ -300,15 +298,7 @@ pub fn run(
         if let Some(kind) = *kind_stop.borrow() {
             return limit_error(kind, limits);
         }
-        // When QuickJS runs out of memory it may not even manage to build its error: what
-        // arrives is a bare `null`, with the heap still near its limit.
-        let near_limit = || {
-            let used = rt.memory_usage().malloc_size.max(0) as usize;
-            used >= limits.memory_bytes / 2
-        };
-        if e.kind == ScriptErrorKind::OutOfMemory
-            || (e.message.contains(NON_ERROR_THROWN) && near_limit())
-        {
+        if e.kind == ScriptErrorKind::OutOfMemory {
             return ScriptError {
                 stack: e.stack,
                 ..limit_error(ScriptErrorKind::OutOfMemory, limits)

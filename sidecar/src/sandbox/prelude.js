@@ -354,7 +354,8 @@
         // Something that is not an Error carries no message and no location: say what it was.
         const err = (e && typeof e === "object") ? e
           : { message: "the workflow threw " + (typeof e === "string" ? JSON.stringify(e) : String(e))
-              + " instead of an Error, so there is no location: throw new Error(\"…\") to get one" };
+              + " instead of an Error, so there is no location: throw new Error(\"…\") to get one"
+              + (e === null ? " (QuickJS also ends this way when it runs out of memory building its error)" : "") };
         let message = err.message === undefined ? String(e) : String(err.message);
         if (message === "") message = "(an empty message)";
         hostSync("finish", JSON.stringify({

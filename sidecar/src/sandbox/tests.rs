@@ -219,7 +219,9 @@ fn memory_limit_stops_a_hog() {
         ..Limits::default()
     };
     let (r, _) = run_with(
-        "async function execute(){ const a = []; for (;;) a.push('x'.repeat(1000) + a.length); }",
+        // Megabyte strings: the allocation that fails is a large one, so QuickJS still has the
+        // memory to build its "out of memory" error (with none left it can only throw null).
+        "async function execute(){ const a = []; for (;;) a.push('x'.repeat(1 << 20) + a.length); }",
         Dialect::Execute,
         vec![],
         limits,

@@ -84,12 +84,21 @@ fn workspace(provider: &TestProvider, concurrency: usize) -> tempfile::TempDir {
 fn main() {
     let mut odw = PathBuf::from("target/release/odw");
     let mut quick = false;
+    let mut fan_out: Vec<usize> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--odw" => odw = PathBuf::from(args.next().expect("--odw PATH")),
             "--quick" => quick = true,
-            other => panic!("unknown argument {other}; usage: odw-bench [--odw PATH] [--quick]"),
+            // Only the default-options fan-out of N items (C=256, zero latency), for large N.
+            "--fan-out" => fan_out.push(
+                args.next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--fan-out N"),
+            ),
+            other => panic!(
+                "unknown argument {other}; usage: odw-bench [--odw PATH] [--quick] [--fan-out N]…"
+            ),
         }
     }
     assert!(
@@ -105,6 +114,44 @@ fn main() {
         .build()
         .unwrap();
     let _guard = rt.enter();
+    if !fan_out.is_empty() {
+        println!(
+            "| N (parallel, default options) | C | wall | CPU | CPU per agent | peak RSS | result |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---|");
+        for n in fan_out {
+            let provider = rt.block_on(TestProvider::start(
+                ProviderOptions::default().record_requests(false),
+            ));
+            let ws = workspace(&provider, 256);
+            let nargs = format!("{{\"n\":{n}}}");
+            let m = run(
+                &odw,
+                ws.path(),
+                &[
+                    "run",
+                    "fan.workflow.js",
+                    "--json",
+                    "--quiet",
+                    "--args",
+                    &nargs,
+                ],
+            );
+            let result = if m.ok && m.stdout.contains(&format!("\"result\":{n}")) {
+                "succeeded, all items".to_string()
+            } else {
+                format!("FAILED: {}", m.stdout.chars().take(200).collect::<String>())
+            };
+            println!(
+                "| {n} | 256 | {:.1} s | {:.1} s | {:.0} µs | {:.0} MB | {result} |",
+                m.wall.as_secs_f64(),
+                m.cpu.as_secs_f64(),
+                m.cpu.as_secs_f64() * 1e6 / n as f64,
+                m.max_rss_kb as f64 / 1024.0
+            );
+        }
+        return;
+    }
     let ns: &[usize] = if quick { &[1000] } else { &[1000, 10_000] };
 
     println!("## Fan-out (release build, loopback provider, journal on)\n");
