@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 const FAN_OUT: &str = r#"async function execute(context) {
   const n = context.args().n;
-  const xs = await parallel(Array.from({ length: n }, (_, i) => () => agent(`item ${i}`, { label: `item-${i}` })));
+  // Items from 150 on wait at the provider's gate, so a run cannot finish before the test
+  // kills it, however slow or fast the machine is.
+  const xs = await parallel(Array.from({ length: n }, (_, i) => () => agent(i >= 150 ? `item ${i} [[gate]]` : `item ${i}`, { label: `item-${i}` })));
   return { count: xs.filter(Boolean).length, first: xs[0], last: xs[n - 1] };
 }
 module.exports = { execute };
@@ -51,12 +53,13 @@ fn resume(ws: &Ws, run: &str, extra: &[&str]) -> (Value, std::process::Output) {
 #[allow(clippy::zombie_processes)]
 fn sigkill_mid_run_then_resume_pays_for_nothing_twice() {
     // The uninterrupted reference run.
-    let reference = Ws::with(ProviderOptions::default().latency_ms(40), "");
+    let reference = Ws::with(ProviderOptions::default(), "");
+    reference.provider.open_gate();
     let (expected, _) =
         reference.run_json(FAN_OUT, &["--args", r#"{"n":200}"#, "--concurrency", "8"]);
     assert_eq!(expected["state"], "succeeded");
 
-    let ws = Ws::with(ProviderOptions::default().latency_ms(40), "");
+    let ws = Ws::with(ProviderOptions::default(), "");
     let file = ws.write("fan.workflow.js", FAN_OUT);
     let mut child = ws
         .cmd(&[
@@ -102,6 +105,7 @@ fn sigkill_mid_run_then_resume_pays_for_nothing_twice() {
         finished_before.len()
     );
     let requests_before = ws.provider.stats().total;
+    ws.provider.open_gate();
 
     // The dead process's run is reported as interrupted, and nothing resumed it.
     assert_eq!(show(&ws, &run_id)["state"], "interrupted");

@@ -476,3 +476,63 @@ fn counts_and_usage_are_per_run_across_attempts() {
         "{show}"
     );
 }
+
+#[test]
+fn crlf_scripts_and_non_ascii_paths_work_end_to_end() {
+    let ws = Ws::new();
+    // CRLF line endings: positions are right, and the script runs.
+    let broken =
+        "export const meta = { name: \"crlf\" };\r\nconst x = 1;\r\nawait agnet(\"x\");\r\n";
+    let file = ws.write("crlf.workflow.js", broken);
+    let out = ws.odw(&["check", file.to_str().unwrap()]);
+    let shown = stdout(&out) + &stderr(&out);
+    assert!(
+        shown.contains("crlf.workflow.js:3:7: error[unknown-global]"),
+        "{shown}"
+    );
+    let (v, _) = ws.run_json(
+        "export const meta = { name: \"crlf\" };\r\nconst x = await agent(\"hi\");\r\nreturn x;\r\n",
+        &[],
+    );
+    assert_eq!(v["state"], "succeeded", "{v}");
+    assert_eq!(v["result"], "echo: hi");
+
+    // A path with spaces and non-ASCII characters, through the language server's URIs.
+    let name = "répertoire à/été x.workflow.js";
+    let path = ws.write(
+        name,
+        "export const meta = { name: \"été\" };\nreturn await agnet(\"hi\");\n",
+    );
+    let encoded = format!(
+        "file://{}",
+        path.display()
+            .to_string()
+            .replace(' ', "%20")
+            .replace('é', "%C3%A9")
+            .replace('à', "%C3%A0")
+    );
+    let lsp = Lsp::spawn(&ws);
+    started(&lsp, &ws, full_caps(), Value::Null);
+    open(&lsp, &encoded, &std::fs::read_to_string(&path).unwrap(), 1);
+    let d = lsp.wait_for("diagnostics for the non-ASCII path", |m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"] == encoded
+            && m["params"]["diagnostics"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty())
+    });
+    assert_eq!(
+        d["params"]["diagnostics"][0]["code"], "unknown-global",
+        "{d}"
+    );
+    // Fixed in the editor, then run from its URI.
+    lsp.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": encoded, "version": 2},
+               "contentChanges": [{"text": "export const meta = { name: \"été\" };\nreturn await agent(\"hi\");\n"}]}),
+    );
+    let r = lsp.request("odw/run", json!({"uri": encoded, "wait": true}));
+    assert_eq!(r["result"]["state"], "succeeded", "{r}");
+    assert_eq!(r["result"]["result"], "echo: hi", "{r}");
+    lsp.assert_pure();
+}

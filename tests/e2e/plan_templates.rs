@@ -160,12 +160,36 @@ fn mapreduce_maps_every_item_within_its_concurrency_then_reduces_once() {
 fn pipeline_lets_a_fast_item_finish_every_stage_before_a_slow_one_finishes_its_first() {
     let ws = Ws::new();
     let file = write_template(&ws, Topology::Pipeline);
-    let v = run(
-        &ws,
-        &file,
-        json!({"items": ["fast", "slow [[latency:800]]"], "task": "Polish it"}),
-        &[],
-    );
+    // The slow item's calls wait at the provider's gate, which opens only once the fast item
+    // has finished its last stage: an ordering by construction, not by a latency margin.
+    let v = std::thread::scope(|s| {
+        s.spawn(|| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            loop {
+                let done = rusqlite::Connection::open(ws.path().join(".odw/odw.db"))
+                    .and_then(|db| {
+                        db.query_row(
+                            "SELECT count(*) FROM events WHERE kind = 'agentFinished' \
+                             AND payload LIKE '%\"label\":\"fix fast\"%'",
+                            [],
+                            |r| r.get::<_, i64>(0),
+                        )
+                    })
+                    .unwrap_or(0);
+                if done > 0 || std::time::Instant::now() > deadline {
+                    ws.provider.open_gate();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        run(
+            &ws,
+            &file,
+            json!({"items": ["fast", "slow [[gate]]"], "task": "Polish it"}),
+            &[],
+        )
+    });
     let labels = finished_labels(&events(&ws, v["runId"].as_str().unwrap()));
     let at = |l: &str| {
         labels
@@ -173,7 +197,7 @@ fn pipeline_lets_a_fast_item_finish_every_stage_before_a_slow_one_finishes_its_f
             .position(|x| x == l)
             .unwrap_or_else(|| panic!("{l} in {labels:?}"))
     };
-    let slow = "slow [[latency:800]]";
+    let slow = "slow [[gate]]";
     assert!(at("fix fast") < at(&format!("change {slow}")), "{labels:?}");
     assert!(at(&format!("change {slow}")) < at(&format!("check {slow}")));
     assert_eq!(labels.last().unwrap(), "summary");

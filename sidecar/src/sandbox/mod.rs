@@ -428,8 +428,8 @@ fn limit_error(kind: ScriptErrorKind, limits: &Limits) -> ScriptError {
             limits.cpu_slice.as_millis()
         ),
         ScriptErrorKind::Deadline => format!(
-            "script interrupted: the run exceeded its wall-clock limit of {} s",
-            limits.wall.as_secs()
+            "script interrupted: the run exceeded its wall-clock limit of {:?}",
+            limits.wall
         ),
         ScriptErrorKind::OutOfMemory => format!(
             "script exceeded the memory limit of {} MiB",

@@ -13,6 +13,9 @@ struct TestHost {
 impl Host for TestHost {
     fn sync_op(&mut self, op: &str, payload: &str) -> Result<String, HostError> {
         self.log.lock().unwrap().push(format!("{op} {payload}"));
+        if payload.contains("__panic__") {
+            panic!("boom");
+        }
         match op {
             "now" => Ok("1700000000000".into()),
             "random" => Ok("0.25".into()),
@@ -307,13 +310,19 @@ fn agent_options_carry_the_current_phase() {
 
 #[test]
 fn a_panicking_host_function_becomes_a_js_error() {
-    let (r, _) = run_with(
-        "async function execute(){ try { globalThis.x = 1; } catch (e) {} return 1; }",
+    let (r, log) = run_with(
+        "async function execute(){ try { log('__panic__'); return 'no error'; } catch (e) { return e.message; } }",
         Dialect::Execute,
         vec![],
         Limits::default(),
     );
-    assert!(r.is_ok());
+    // The host really panicked (the call reached it), and the script got an Error.
+    assert!(log.iter().any(|l| l.contains("__panic__")), "{log:?}");
+    let message: String = serde_json::from_str(&r.unwrap()).unwrap();
+    assert!(
+        message.contains("internal error in host operation `log`: boom"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -428,4 +437,54 @@ fn host_internals_are_not_reachable_from_scripts() {
         Dialect::Meta,
     );
     assert_eq!(v, serde_json::json!([]));
+}
+
+/// A host whose async operations never finish (the completer is dropped unanswered).
+struct SilentHost;
+
+impl Host for SilentHost {
+    fn sync_op(&mut self, _op: &str, _payload: &str) -> Result<String, HostError> {
+        Ok("null".into())
+    }
+    fn start_op(&mut self, _op: &str, _payload: String, done: Completer) {
+        std::mem::forget(done);
+    }
+}
+
+#[test]
+fn the_stack_limit_stops_deep_recursion_with_a_range_error() {
+    let limits = Limits {
+        stack_bytes: 256 << 10,
+        ..Limits::default()
+    };
+    let (r, _) = run_with(
+        "async function execute(){ function f(n){ return f(n + 1) + 1; } return f(0); }",
+        Dialect::Execute,
+        vec![],
+        limits,
+    );
+    let e = r.unwrap_err();
+    assert_eq!(e.kind, ScriptErrorKind::Thrown, "{e}");
+    assert!(
+        e.message.contains("Maximum call stack size exceeded"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_wall_clock_deadline_ends_a_run_that_waits_forever() {
+    let limits = Limits {
+        wall: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let script = Script {
+        filename: "test.workflow.js".into(),
+        source: "async function execute(){ return await agent('never answered'); }".into(),
+        dialect: Dialect::Execute,
+        meta_export: None,
+    };
+    let (_waker, inbox) = channel();
+    let e = run(&script, Box::new(SilentHost), &limits, inbox).unwrap_err();
+    assert_eq!(e.kind, ScriptErrorKind::Deadline, "{e}");
+    assert!(e.message.contains("wall-clock limit"), "{e}");
 }

@@ -43,6 +43,8 @@ pub struct Directives {
     pub faults: Vec<Fault>,
     /// `[[echo-system]]`
     pub echo_system: bool,
+    /// `[[gate]]`: wait until the test opens the gate ([`crate::TestProvider::open_gate`]).
+    pub gate: bool,
     /// `[[key:NAME]]`: count faults under NAME instead of the prompt text.
     pub key: Option<String>,
 }
@@ -99,6 +101,8 @@ impl Directives {
             self.key = Some(key.trim().to_string());
         } else if body.trim() == "echo-system" {
             self.echo_system = true;
+        } else if body.trim() == "gate" {
+            self.gate = true;
         } else if let Some(spec) = body.strip_prefix("fail:") {
             let spec = spec.trim();
             let (status, times) = match spec.split_once(char::is_whitespace) {

@@ -53,6 +53,7 @@
 //! | `[[malformed xN]]` | 200 with a body that is not JSON |
 //! | `[[truncated xN]]` | 200 declaring a `Content-Length` larger than what is sent, then the connection is dropped |
 //! | `[[slowbody xN]]` | the full reply, in 20 pieces 50 ms apart |
+//! | `[[gate]]` | waits until the test calls [`TestProvider::open_gate`] |
 //! | `[[reset xN]]` | status and headers, then the connection dropped before any body byte |
 //! | `[[badschema xN]]` | reply JSON that violates the request's schema ([`violate`]: an object without its first required key plus `"wrong": true`; `{"wrong": true}` when there is no schema) |
 //! | `[[echo-system]]` | reply with the system prompt |
@@ -356,6 +357,12 @@ impl TestProvider {
     /// Clears the statistics and the fault counters.
     pub fn reset(&self) {
         self.shared.reset()
+    }
+
+    /// Lets `[[gate]]` requests through: they wait, however long, until the test says so, so
+    /// ordering tests need no wall-clock margins.
+    pub fn open_gate(&self) {
+        self.shared.open_gate()
     }
 
     pub fn options(&self) -> &ProviderOptions {

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     max_in_flight: AtomicU64,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    /// `[[gate]]` requests wait until this is true (see [`Shared::open_gate`]).
+    gate: watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -52,6 +54,22 @@ impl Shared {
             max_in_flight: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             shutdown,
+            gate: watch::Sender::new(false),
+        }
+    }
+
+    /// Lets every `[[gate]]` request (waiting or future) through.
+    pub fn open_gate(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Waits until the gate is open; false when the provider shuts down first.
+    async fn pass_gate(&self) -> bool {
+        let mut gate = self.gate.subscribe();
+        let mut rx = self.shutdown.clone();
+        tokio::select! {
+            r = gate.wait_for(|open| *open) => r.is_ok(),
+            _ = rx.wait_for(|v| *v) => false,
         }
     }
 
@@ -475,6 +493,9 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
         fault
     };
 
+    if directives.gate && !s.pass_gate().await {
+        return shutting_down(s, wire);
+    }
     let latency = s.opts.latency + directives.latency.unwrap_or_default();
     if !s.sleep(latency).await {
         return shutting_down(s, wire);

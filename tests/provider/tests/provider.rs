@@ -730,11 +730,9 @@ async fn latency_and_max_in_flight() {
     for t in tasks {
         assert_eq!(t.await.unwrap().status, 200);
     }
-    let elapsed = t.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(150) && elapsed < Duration::from_millis(1500),
-        "{elapsed:?}"
-    );
+    // The latency is served concurrently: all 20 were in flight at once (a lower bound on the
+    // time is safe on any machine; an upper one is not).
+    assert!(t.elapsed() >= Duration::from_millis(150));
     let s = p.stats();
     assert_eq!(s.max_in_flight, 20);
     assert_eq!(s.in_flight, 0);

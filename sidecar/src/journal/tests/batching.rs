@@ -115,7 +115,11 @@ fn reads_run_concurrently_with_writes() {
     let other = Journal::open(j.path()).unwrap();
     let mut last = 0;
     let mut reads = 0;
+    // Bounded: a writer that died (or a read that stops advancing) fails the test, not hangs it.
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
     while !writer.is_finished() || last < 3_000 {
+        assert!(Instant::now() < deadline, "reads stuck at seq {last}");
+        let writer_done = writer.is_finished();
         for journal in [&j, &other] {
             let seen = journal.last_event_seq(&id).unwrap();
             assert!(seen >= last, "events went backwards: {seen} < {last}");
@@ -123,6 +127,10 @@ fn reads_run_concurrently_with_writes() {
             assert!(events.len() as u64 >= seen);
             last = seen;
             reads += 1;
+            assert!(
+                !writer_done || last >= 3_000,
+                "the writer stopped at seq {last} of 3000"
+            );
         }
     }
     writer.join().unwrap();
