@@ -250,6 +250,31 @@ pub fn run(
             }
         })));
     }
+    // The last rejection nobody handled: a stall is often one (an error thrown inside a `.then`
+    // callback, or QuickJS running out of memory there), and the stall message says so.
+    let unhandled = Rc::new(RefCell::new(None::<String>));
+    {
+        let unhandled = unhandled.clone();
+        rt.set_host_promise_rejection_tracker(Some(Box::new(
+            move |_ctx, _promise, reason: rquickjs::Value<'_>, handled| {
+                if handled {
+                    return;
+                }
+                let text = match reason.as_exception() {
+                    Some(ex) => format!(
+                        "{}{}",
+                        ex.message().unwrap_or_default(),
+                        ex.stack()
+                            .and_then(|s| s.lines().next().map(|l| format!(" ({})", l.trim())))
+                            .unwrap_or_default()
+                    ),
+                    None if reason.is_null() => "null".to_string(),
+                    None => format!("{:?}", reason.type_of()),
+                };
+                *unhandled.borrow_mut() = Some(text);
+            },
+        )));
+    }
     rt.set_loader(source::DenyImports, source::DenyImports);
     let ctx = Context::full(&rt).map_err(internal)?;
 
@@ -358,7 +383,16 @@ pub fn run(
             return done.map_err(|e| fail(&stop, e));
         }
         if state.borrow().in_flight == 0 {
+            let rejected = unhandled.borrow().clone();
+            if let Some(r) = &rejected
+                && r.contains("out of memory")
+            {
+                return Err(limit_error(ScriptErrorKind::OutOfMemory, limits));
+            }
             let b = state.borrow();
+            let cause = rejected
+                .map(|r| format!("; the last rejection nobody handled: {r}"))
+                .unwrap_or_default();
             let place = match &b.phase {
                 Some(p) => format!(" in phase {p:?}"),
                 None => String::new(),
@@ -368,7 +402,7 @@ pub fn run(
                 format!(
                     "the workflow stalled{place} after {} host call(s) had finished: it awaits a \
                      promise that nothing can settle any more (no agent, tool or workflow is \
-                     pending), e.g. a `new Promise` whose resolve is never called",
+                     pending), e.g. a `new Promise` whose resolve is never called{cause}",
                     b.next_id - 1
                 ),
             ));

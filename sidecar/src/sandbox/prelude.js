@@ -9,6 +9,8 @@
   delete global.__odw_sync;
 
   const FATAL = new Set(["cancelled", "budget_exhausted", "auth_failed"]);
+  /// Items of one `parallel` started ahead of the scheduler when no maxConcurrency is given.
+  const WINDOW = 4096;
   const pending = new Map();
 
   function makeError(env) {
@@ -109,7 +111,10 @@
   function parallel(tasks, opts) {
     if (!Array.isArray(tasks)) return Promise.reject(new TypeError("parallel(tasks): tasks must be an array"));
     const n = tasks.length;
-    const limit = Math.max(1, Math.min(n || 1, (opts && opts.maxConcurrency) || n || 1));
+    // Without maxConcurrency every item may run at once; the host's scheduler bounds what is
+    // really in flight, so only WINDOW items are started ahead of it. That keeps the guest's
+    // memory proportional to the window, not to a million-item fan-out.
+    const limit = Math.max(1, Math.min(n || 1, (opts && opts.maxConcurrency) || WINDOW));
     const results = new Array(n).fill(null);
     let next = 0;
     let fatal = null;

@@ -488,3 +488,20 @@ fn the_wall_clock_deadline_ends_a_run_that_waits_forever() {
     assert_eq!(e.kind, ScriptErrorKind::Deadline, "{e}");
     assert!(e.message.contains("wall-clock limit"), "{e}");
 }
+
+#[test]
+fn a_stall_names_the_rejection_nobody_handled() {
+    let (r, _) = run_with(
+        "async function execute(){\n  await new Promise((resolve) => { Promise.resolve().then(() => { throw new Error('lost in a callback'); }).then(resolve); });\n}",
+        Dialect::Execute,
+        vec![],
+        Limits::default(),
+    );
+    let e = r.unwrap_err();
+    assert_eq!(e.kind, ScriptErrorKind::Stalled, "{e}");
+    assert!(
+        e.message
+            .contains("the last rejection nobody handled: lost in a callback"),
+        "{e}"
+    );
+}
