@@ -384,8 +384,9 @@ pub fn run(
         }
         if state.borrow().in_flight == 0 {
             let rejected = unhandled.borrow().clone();
+            // A bare `null` is what QuickJS throws when it cannot even allocate its error.
             if let Some(r) = &rejected
-                && r.contains("out of memory")
+                && (r.contains("out of memory") || r == "null")
             {
                 return Err(limit_error(ScriptErrorKind::OutOfMemory, limits));
             }

@@ -85,12 +85,20 @@ fn main() {
     let mut odw = PathBuf::from("target/release/odw");
     let mut quick = false;
     let mut fan_out: Vec<usize> = Vec::new();
+    let mut memory_mb: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--odw" => odw = PathBuf::from(args.next().expect("--odw PATH")),
             "--quick" => quick = true,
             // Only the default-options fan-out of N items (C=256, zero latency), for large N.
+            "--memory-mb" => {
+                memory_mb = Some(
+                    args.next()
+                        .and_then(|m| m.parse().ok())
+                        .expect("--memory-mb M"),
+                )
+            }
             "--fan-out" => fan_out.push(
                 args.next()
                     .and_then(|n| n.parse().ok())
@@ -124,6 +132,11 @@ fn main() {
                 ProviderOptions::default().record_requests(false),
             ));
             let ws = workspace(&provider, 256);
+            if let Some(mb) = memory_mb {
+                let toml = ws.path().join("odw.toml");
+                let text = std::fs::read_to_string(&toml).unwrap();
+                std::fs::write(&toml, format!("{text}memory_mb = {mb}\n")).unwrap();
+            }
             let nargs = format!("{{\"n\":{n}}}");
             let m = run(
                 &odw,
@@ -140,7 +153,7 @@ fn main() {
             let result = if m.ok && m.stdout.contains(&format!("\"result\":{n}")) {
                 "succeeded, all items".to_string()
             } else {
-                format!("FAILED: {}", m.stdout.chars().take(200).collect::<String>())
+                format!("FAILED: {}", m.stdout.chars().take(700).collect::<String>())
             };
             println!(
                 "| {n} | 256 | {:.1} s | {:.1} s | {:.0} µs | {:.0} MB | {result} |",
