@@ -1,6 +1,9 @@
 //! Per-run budgets in tokens and dollars. Every request reserves its worst case before it is
 //! sent and settles the real usage when it returns, so concurrent calls can never together
-//! overshoot a cap: spend ≤ cap always holds, at the price of refusing a call that might have fit.
+//! overshoot a cap: spend ≤ cap holds, at the price of refusing a call that might have fit, as
+//! long as a provider reports no more than a request's own bound (prompt + maxTokens). One that
+//! reports more is charged what it reports (the ledger never hides spend), and no further call
+//! can reserve once the cap is crossed.
 
 use odw_protocol::Budget as Caps;
 use std::sync::Mutex;

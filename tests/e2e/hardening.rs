@@ -536,3 +536,77 @@ fn crlf_scripts_and_non_ascii_paths_work_end_to_end() {
     assert_eq!(r["result"]["result"], "echo: hi", "{r}");
     lsp.assert_pure();
 }
+
+#[test]
+fn a_reply_cut_at_max_tokens_is_said_on_every_wire() {
+    let ws = Ws::new();
+    for model in ["test:m", "testa:m", "testo:m"] {
+        ws.provider.reset();
+        let (v, out) = ws.run_json(
+            &format!(
+                "export const meta = {{ name: \"cut\" }};\n\
+                 const text = await agent(\"[[length]] tell a long story\", {{ model: \"{model}\", label: \"story\", maxTokens: 5 }});\n\
+                 const data = await agent(\"[[length]] [[badschema x1]] a verdict\", {{ model: \"{model}\", schema: {{ ok: \"boolean\" }} }});\n\
+                 return {{ text, data }};\n"
+            ),
+            &[],
+        );
+        assert_eq!(v["state"], "succeeded", "{model}: {v}\n{}", stderr(&out));
+        // The text is kept, and a warning says it is incomplete.
+        assert_eq!(v["result"]["text"], "echo: [[length]] tell a long story");
+        let db = rusqlite::Connection::open(ws.path().join(".odw/odw.db")).unwrap();
+        let warned: i64 = db
+            .query_row(
+                "SELECT count(*) FROM events WHERE run_id = ?1 AND kind = 'log' \
+                 AND payload LIKE '%story: the reply was cut off at maxTokens (5)%'",
+                [v["runId"].as_str().unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(warned, 1, "{model}: no cut-off warning");
+        // A structured reply that was cut and invalid is re-asked, and the re-ask says why.
+        let reask = ws
+            .provider
+            .stats()
+            .requests
+            .into_iter()
+            .filter(|r| r.prompt.contains("cut off at the"))
+            .count();
+        assert_eq!(reask, 1, "{model}: the re-ask names the cut-off");
+        assert!(v["result"]["data"]["ok"].is_boolean(), "{model}: {v}");
+    }
+}
+
+#[test]
+fn budgets_count_what_providers_report_including_failed_attempts() {
+    let ws = Ws::new();
+    // A provider that claims far more output than maxTokens allows: charged what it reports,
+    // and no further call starts once the cap is crossed.
+    let (v, out) = ws.run_json(
+        "export const meta = { name: \"liar\" };\n\
+         const out = [];\n\
+         for (let i = 0; i < 5; i++) out.push(await agent(`[[usage:0,3000]] call ${i}`, { maxTokens: 50 }));\n\
+         return out;\n",
+        &["--budget-tokens", "5000"],
+    );
+    assert_eq!(v["state"], "budget_exhausted", "{v}\n{}", stderr(&out));
+    assert_eq!(ws.provider.stats().total, 2, "a call started after the cap was crossed");
+    assert_eq!(v["usage"]["tokensOut"], 6000, "{v}");
+
+    // Attempts that failed after spending tokens (re-asks of a reply that broke the schema)
+    // are spent too.
+    ws.provider.reset();
+    let (v, _) = ws.run_json(
+        "export const meta = { name: \"reasks\" };\n\
+         try { await agent(\"[[usage:100,100]] [[badschema x3]] v\", { schema: { ok: \"boolean\" } }); }\n\
+         catch (e) { return e.code; }\n",
+        &[],
+    );
+    assert_eq!(v["result"], "schema_invalid", "{v}");
+    assert_eq!(ws.provider.stats().total, 3);
+    assert_eq!(v["usage"]["requests"], 3, "{v}");
+    // The first attempt claims 100/100; the two re-asks (whose prompts carry no directive)
+    // add their own real counts on top.
+    assert!(v["usage"]["tokensIn"].as_u64().unwrap() > 100, "{v}");
+    assert!(v["usage"]["tokensOut"].as_u64().unwrap() > 100, "{v}");
+}

@@ -72,6 +72,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         .collect();
     let usage = json.get("usage").unwrap_or(&Value::Null);
     Ok(ModelReply {
+        cut_off: json.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
         text,
         usage: TokenUsage {
             // Prompt tokens served from or written to the cache are billed too, and Anthropic

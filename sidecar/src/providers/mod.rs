@@ -57,6 +57,9 @@ pub struct TokenUsage {
 pub struct ModelReply {
     pub text: String,
     pub usage: TokenUsage,
+    /// The model stopped at `maxTokens` (OpenAI `finish_reason: "length"`, Anthropic
+    /// `stop_reason: "max_tokens"`, Ollama `done_reason: "length"`): the text is incomplete.
+    pub cut_off: bool,
 }
 
 /// A failed request, classified. Messages never contain the API key.

@@ -53,6 +53,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         .and_then(Value::as_str)
         .ok_or("no message.content")?;
     Ok(ModelReply {
+        cut_off: json.get("done_reason").and_then(Value::as_str) == Some("length"),
         text: text.to_string(),
         // Both counts are absent when the prompt came from Ollama's cache.
         usage: TokenUsage {

@@ -20,6 +20,7 @@ pub fn reply(req: &ModelRequest) -> ModelReply {
             .map(|m| estimate_tokens(&m.content))
             .sum::<u64>();
     ModelReply {
+        cut_off: false,
         usage: TokenUsage {
             input,
             output: estimate_tokens(&text),

@@ -164,6 +164,18 @@ impl Scheduler {
             let err = match reply {
                 Ok(reply) => match interpret(spec, &reply) {
                     Ok(value) => {
+                        // An answer cut at maxTokens is kept (it is what was paid for), but the
+                        // user hears about it rather than reading half an answer as a whole one.
+                        if reply.cut_off && spec.schema.is_none() {
+                            obs.event(EventKind::Log {
+                                level: "warn".into(),
+                                message: format!(
+                                    "{}: the reply was cut off at maxTokens ({}); raise maxTokens \
+                                     for the whole answer",
+                                    spec.label, spec.max_tokens
+                                ),
+                            });
+                        }
                         return Ok(CallOutcome {
                             value,
                             usage: acc.usage,
@@ -172,8 +184,17 @@ impl Scheduler {
                             model: route.model_id.clone(),
                         });
                     }
-                    Err(errors) => {
+                    Err(mut errors) => {
                         let schema = spec.schema.as_ref().expect("only schemas fail validation");
+                        if reply.cut_off {
+                            errors.insert(
+                                0,
+                                format!(
+                                    "the reply was cut off at the {}-token limit: answer more briefly",
+                                    spec.max_tokens
+                                ),
+                            );
+                        }
                         if reasks_left == 0 {
                             return Err(acc.fail(
                                 AgentErrorCode::SchemaInvalid,

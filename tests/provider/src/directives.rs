@@ -45,6 +45,10 @@ pub struct Directives {
     pub echo_system: bool,
     /// `[[gate]]`: wait until the test opens the gate ([`crate::TestProvider::open_gate`]).
     pub gate: bool,
+    /// `[[length]]`: the reply says it stopped at the token limit.
+    pub cut_off: bool,
+    /// `[[usage:IN,OUT]]`: the token counts the reply claims.
+    pub usage: Option<(u64, u64)>,
     /// `[[key:NAME]]`: count faults under NAME instead of the prompt text.
     pub key: Option<String>,
 }
@@ -103,6 +107,14 @@ impl Directives {
             self.echo_system = true;
         } else if body.trim() == "gate" {
             self.gate = true;
+        } else if body.trim() == "length" {
+            self.cut_off = true;
+        } else if let Some(spec) = body.trim().strip_prefix("usage:") {
+            if let Some((i, o)) = spec.split_once(',')
+                && let (Ok(i), Ok(o)) = (i.trim().parse(), o.trim().parse())
+            {
+                self.usage = Some((i, o));
+            }
         } else if let Some(spec) = body.strip_prefix("fail:") {
             let spec = spec.trim();
             let (status, times) = match spec.split_once(char::is_whitespace) {

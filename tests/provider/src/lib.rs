@@ -54,6 +54,8 @@
 //! | `[[truncated xN]]` | 200 declaring a `Content-Length` larger than what is sent, then the connection is dropped |
 //! | `[[slowbody xN]]` | the full reply, in 20 pieces 50 ms apart |
 //! | `[[gate]]` | waits until the test calls [`TestProvider::open_gate`] |
+//! | `[[usage:IN,OUT]]` | the reply claims these token counts, whatever was used |
+//! | `[[length]]` | the reply says it stopped at the token limit (`finish_reason: "length"`, `stop_reason: "max_tokens"`, `done_reason: "length"`) |
 //! | `[[reset xN]]` | status and headers, then the connection dropped before any body byte |
 //! | `[[badschema xN]]` | reply JSON that violates the request's schema ([`violate`]: an object without its first required key plus `"wrong": true`; `{"wrong": true}` when there is no schema) |
 //! | `[[echo-system]]` | reply with the system prompt |

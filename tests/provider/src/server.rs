@@ -544,7 +544,13 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
     }
 
     let reply = reply_override.unwrap_or_else(|| reply_text(&req, &directives));
-    let (status, content_type, body) = build_reply(s, wire, &req, &reply);
+    let (status, content_type, mut body) = build_reply(s, wire, &req, &reply);
+    if directives.cut_off && !req.stream {
+        body = cut_off(wire, &body);
+    }
+    if let (Some((input, output)), false) = (directives.usage, req.stream) {
+        body = report_usage(wire, &body, input, output);
+    }
     match fault {
         Some(FaultKind::Truncated) => return truncated(content_type, body),
         Some(FaultKind::SlowBody) => return slow_body(content_type, body),
@@ -790,6 +796,38 @@ fn build_reply(
 }
 
 /// A response that declares more bytes than it sends, then drops the connection.
+/// The reply with the usage a `[[usage:IN,OUT]]` directive claims, whatever was really used.
+fn report_usage(wire: Wire, body: &str, input: u64, output: u64) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(body) else {
+        return body.to_string();
+    };
+    match wire {
+        Wire::OpenAi => {
+            v["usage"] = json!({"prompt_tokens": input, "completion_tokens": output,
+                "total_tokens": input + output})
+        }
+        Wire::Anthropic => v["usage"] = json!({"input_tokens": input, "output_tokens": output}),
+        Wire::Ollama => {
+            v["prompt_eval_count"] = json!(input);
+            v["eval_count"] = json!(output);
+        }
+    }
+    v.to_string()
+}
+
+/// The reply marked as stopped at the token limit, in each wire's words.
+fn cut_off(wire: Wire, body: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(body) else {
+        return body.to_string();
+    };
+    match wire {
+        Wire::OpenAi => v["choices"][0]["finish_reason"] = json!("length"),
+        Wire::Anthropic => v["stop_reason"] = json!("max_tokens"),
+        Wire::Ollama => v["done_reason"] = json!("length"),
+    }
+    v.to_string()
+}
+
 /// The whole reply, 20 pieces 50 ms apart: a slow but complete body.
 fn slow_body(content_type: &'static str, body: String) -> Response {
     let bytes = Bytes::from(body.into_bytes());
