@@ -311,7 +311,7 @@ fn reading_a_fifo_is_an_error_not_a_hang() {
 }
 
 #[test]
-fn ctrl_c_twice_always_ends_the_cli() {
+fn ctrl_c_ends_the_cli_and_a_second_one_is_never_needed_to_wait_for() {
     use std::io::{BufRead, BufReader};
     let ws = Ws::new();
     let file = ws.write(
@@ -590,7 +590,11 @@ fn budgets_count_what_providers_report_including_failed_attempts() {
         &["--budget-tokens", "5000"],
     );
     assert_eq!(v["state"], "budget_exhausted", "{v}\n{}", stderr(&out));
-    assert_eq!(ws.provider.stats().total, 2, "a call started after the cap was crossed");
+    assert_eq!(
+        ws.provider.stats().total,
+        2,
+        "a call started after the cap was crossed"
+    );
     assert_eq!(v["usage"]["tokensOut"], 6000, "{v}");
 
     // Attempts that failed after spending tokens (re-asks of a reply that broke the schema)
@@ -609,4 +613,46 @@ fn budgets_count_what_providers_report_including_failed_attempts() {
     // add their own real counts on top.
     assert!(v["usage"]["tokensIn"].as_u64().unwrap() > 100, "{v}");
     assert!(v["usage"]["tokensOut"].as_u64().unwrap() > 100, "{v}");
+}
+
+#[test]
+fn a_journal_replaced_mid_run_stops_the_run() {
+    let ws = Ws::new();
+    let file = ws.write(
+        "two.workflow.js",
+        "export const meta = { name: \"two\" };\n\
+         const a = await agent(\"first\");\n\
+         const b = await agent(\"second [[gate]]\");\n\
+         return [a, b];\n",
+    );
+    let child = ws
+        .cmd(&["run", file.to_str().unwrap(), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The second call is at the gate: the first result is committed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ws.provider.stats().in_flight == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second call never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Someone restores an old copy of the journal over it (or deletes it) mid-run.
+    let db = ws.path().join(".odw/odw.db");
+    let copy = ws.path().join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    std::fs::rename(&copy, &db).unwrap();
+    ws.provider.open_gate();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["state"], "failed", "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("journal: ") && error.contains("removed or replaced"),
+        "{error}"
+    );
 }

@@ -113,11 +113,21 @@ pub(crate) struct Writer {
     rx: Receiver<WriteOp>,
     failures: usize,
     first_failure: Option<String>,
+    /// The database file this connection writes (device, inode): if the path comes to name
+    /// another file, or none, commits go to a file nobody will read again.
+    file: Option<(u64, u64)>,
+}
+
+/// The (device, inode) of the file at `path`.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Writer {
     pub(crate) fn new(conn: Connection, path: PathBuf, rx: Receiver<WriteOp>) -> Writer {
         Writer {
+            file: file_identity(&path),
             conn,
             path,
             rx,
@@ -162,6 +172,19 @@ impl Writer {
                 Some(e)
             }
         };
+        // Before a flush says "durable", check that the file written is still the journal (one
+        // stat per flush): a database deleted or replaced under a run would otherwise swallow
+        // every write without an error.
+        if pending.iter().any(|p| matches!(p, Pending::Flush(_)))
+            && self.file.is_some()
+            && file_identity(&self.path) != self.file
+        {
+            self.fail(
+                "the database file was removed or replaced while the run was writing to it; \
+                 what was written since is lost with the old file"
+                    .to_string(),
+            );
+        }
         for p in pending {
             match p {
                 Pending::Done(reply, result) => reply.send(match &error {

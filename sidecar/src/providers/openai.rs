@@ -81,7 +81,9 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         Some(other) => return Err(format!("content is {other}, not text")),
     };
     let usage = json.get("usage").unwrap_or(&Value::Null);
-    let finish = json.pointer("/choices/0/finish_reason").and_then(Value::as_str);
+    let finish = json
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str);
     Ok(ModelReply {
         cut_off: finish == Some("length"),
         text,
