@@ -311,7 +311,7 @@ fn reading_a_fifo_is_an_error_not_a_hang() {
 }
 
 #[test]
-fn ctrl_c_ends_the_cli_and_a_second_one_is_never_needed_to_wait_for() {
+fn ctrl_c_ends_the_cli() {
     use std::io::{BufRead, BufReader};
     let ws = Ws::new();
     let file = ws.write(
