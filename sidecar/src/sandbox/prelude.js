@@ -360,7 +360,7 @@
         const err = (e && typeof e === "object") ? e
           : { message: "the workflow threw " + (typeof e === "string" ? JSON.stringify(e) : String(e))
               + " instead of an Error, so there is no location: throw new Error(\"…\") to get one"
-              + (e === null ? " (QuickJS also ends this way when it runs out of memory building its error)" : "") };
+              + (e === null ? " (QuickJS also throws null when its memory runs short while building an error)" : "") };
         let message = err.message === undefined ? String(e) : String(err.message);
         if (message === "") message = "(an empty message)";
         hostSync("finish", JSON.stringify({

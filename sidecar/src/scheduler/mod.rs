@@ -285,12 +285,21 @@ impl Scheduler {
                 Attempt::Fatal(acc.fail(AgentErrorCode::BudgetExhausted, e.to_string()))
             })?;
         let permit = tokio::select! {
-            p = self.slots.acquire(spec.run, spec.run_cap) => p,
+            biased;
             _ = cancel.cancelled() => {
                 budget.settle(reservation, 0, 0.0);
                 return Err(Attempt::Fatal(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into())));
             }
+            p = self.slots.acquire(spec.run, spec.run_cap) => p,
         };
+        // The run may have been stopped while this call waited for its slot.
+        if cancel.is_cancelled() {
+            drop(permit);
+            budget.settle(reservation, 0, 0.0);
+            return Err(Attempt::Fatal(
+                acc.fail(AgentErrorCode::Cancelled, "run cancelled".into()),
+            ));
+        }
         obs.event(EventKind::AgentStarted {
             call: spec.call,
             attempt,
@@ -317,6 +326,11 @@ impl Scheduler {
                 }
             }
         };
+        // A rejected key fails every call of the run: stop the run before this slot goes to
+        // the next call (the engine records why).
+        if matches!(&result, Err(e) if e.kind == ErrorKind::Auth) {
+            cancel.cancel();
+        }
         drop(permit);
         let used = match &result {
             // A provider that reports no usage (some local servers) is estimated, so budgets
