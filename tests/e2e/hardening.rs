@@ -656,3 +656,60 @@ fn a_journal_replaced_mid_run_stops_the_run() {
         "{error}"
     );
 }
+
+#[test]
+fn a_journal_corrupted_in_place_mid_run_is_never_a_silent_success() {
+    let ws = Ws::new();
+    let file = ws.write(
+        "two.workflow.js",
+        "export const meta = { name: \"two\" };\n\
+         const a = await agent(\"first\");\n\
+         const b = await agent(\"second [[gate]]\");\n\
+         return [a, b];\n",
+    );
+    let child = ws
+        .cmd(&["run", file.to_str().unwrap(), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ws.provider.stats().in_flight == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second call never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Garbage over every page but the header, in place (same file), while the run waits.
+    let db = ws.path().join(".odw/odw.db");
+    let len = std::fs::metadata(&db).unwrap().len() as usize;
+    let mut bytes = std::fs::read(&db).unwrap();
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i * 31 % 251) as u8;
+    }
+    std::fs::write(&db, &bytes[..len]).unwrap();
+    let wal = ws.path().join(".odw/odw.db-wal");
+    if wal.exists() {
+        let n = std::fs::metadata(&wal).unwrap().len() as usize;
+        std::fs::write(&wal, vec![0xA5u8; n]).unwrap();
+    }
+    ws.provider.open_gate();
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap_or(Value::Null);
+    // Either the run stops on the journal error, or, if every write it needed still went
+    // through, what it reports is true: the journal answers for its result afterwards.
+    if v["state"] == "succeeded" {
+        let id = v["runId"].as_str().unwrap();
+        let shown = ws.odw(&["show", id, "--json"]);
+        assert!(
+            shown.status.success(),
+            "succeeded, but the journal cannot show it: {}",
+            stderr(&shown)
+        );
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let error = v["error"].as_str().unwrap_or_default().to_string() + &stderr(&out);
+        assert!(error.contains("journal"), "{error}");
+    }
+}

@@ -185,7 +185,7 @@ async fn drive(
         }
     };
     shared.drain().await;
-    let result = settle(&shared, outcome, &req.cwd);
+    let mut result = settle(&shared, outcome, &req.cwd);
     if let Some(h) = heartbeat {
         h.abort();
     }
@@ -197,11 +197,22 @@ async fn drive(
             result.error.as_deref(),
             Some(&result.result),
         );
-        if let Err(e) = j.flush_async().await {
-            tracing::error!(
-                "the journal could not record the end of run {}: {e}",
+        // A run is reported as it was recorded, or as failed: the end must be committed and
+        // read back (a database damaged under the run fails here, not in a later resume).
+        if let Err(problem) = confirm_recorded(j, &shared.id, result.state).await {
+            let message = format!(
+                "journal: {problem}; the run's outcome was not recorded (its result file, if \
+                 any, is still written), so it is reported as failed: fix the journal, then \
+                 `odw resume {}` continues from what was recorded",
                 shared.id
             );
+            tracing::error!(run = %shared.id, "{message}");
+            // A run that already failed keeps the error that explains it.
+            if result.state != RunState::Failed {
+                result.state = RunState::Failed;
+                result.error = Some(message);
+                j.set_state(&shared.id, result.state, result.error.as_deref(), None);
+            }
         }
     }
     // The result is recorded and readable before anyone hears that the run finished.
@@ -214,6 +225,27 @@ async fn drive(
     shared.emit(finished);
     if let Some(j) = shared.journal() {
         let _ = j.flush_async().await;
+    }
+}
+
+/// Flushes the journal and reads the run back: its recorded state must be `state`.
+async fn confirm_recorded(
+    j: &crate::journal::Journal,
+    id: &odw_protocol::RunId,
+    state: RunState,
+) -> Result<(), String> {
+    j.flush_async()
+        .await
+        .map_err(|e| format!("could not record the end of the run: {e}"))?;
+    let (j, id) = (j.clone(), id.clone());
+    let row = tokio::task::spawn_blocking(move || j.load_run(&id))
+        .await
+        .map_err(|e| format!("reading the run back failed: {e}"))?
+        .map_err(|e| format!("cannot read the run back: {e}"))?;
+    match row {
+        Some(r) if r.state == state => Ok(()),
+        Some(r) => Err(format!("the run reads back as {}, not {state}", r.state)),
+        None => Err("the run is missing from the journal".to_string()),
     }
 }
 
