@@ -713,3 +713,30 @@ fn a_journal_corrupted_in_place_mid_run_is_never_a_silent_success() {
         assert!(error.contains("journal"), "{error}");
     }
 }
+
+#[test]
+fn resume_keeps_the_runs_configured_concurrency() {
+    let ws = Ws::with(
+        odw_test_provider::ProviderOptions::default().latency_ms(30),
+        "concurrency = 2\n",
+    );
+    ws.write("mode.txt", "fail");
+    let (v, _) = ws.run_json(
+        "async function execute(context) {\n\
+           await parallel([0, 1, 2, 3].map((i) => () => agent(`first ${i}`)));\n\
+           if ((await context.tools.read_file(\"mode.txt\")).trim() === \"fail\") throw new Error(\"planned\");\n\
+           return (await parallel([0, 1, 2, 3, 4, 5, 6, 7].map((i) => () => agent(`second ${i}`)))).length;\n\
+         }\nmodule.exports = { execute };\n",
+        &[],
+    );
+    assert_eq!(v["state"], "failed", "{v}");
+    ws.write("mode.txt", "ok");
+    ws.provider.reset();
+    // No --concurrency: the run's [limits] concurrency (2) holds, not a built-in 16.
+    let out = ws.odw(&["resume", v["runId"].as_str().unwrap(), "--json"]);
+    let r: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(r["state"], "succeeded", "{}", stderr(&out));
+    let s = ws.provider.stats();
+    assert_eq!(s.total, 8, "only the second batch is asked");
+    assert!(s.max_in_flight <= 2, "{} in flight at once", s.max_in_flight);
+}

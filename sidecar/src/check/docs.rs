@@ -1,5 +1,5 @@
 //! Hover and completion text for the workflow globals and the `agent()` options, condensed from
-//! primitives.md so editors show the same contract the runtime implements.
+//! the README's contract so editors show the same contract the runtime implements.
 
 /// Every workflow global with a one-paragraph markdown doc that starts with its signature.
 pub fn globals_docs() -> &'static [(&'static str, &'static str)] {

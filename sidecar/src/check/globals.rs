@@ -3,7 +3,7 @@
 
 use super::Dialect;
 
-/// Globals the odw runtime installs in both dialects (primitives.md).
+/// Globals the odw runtime installs in both dialects (README, "Writing a workflow").
 pub const WORKFLOW_GLOBALS: &[&str] = &[
     "agent",
     "vote",

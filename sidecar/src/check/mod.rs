@@ -28,7 +28,7 @@ pub use render::render_human;
 
 use findings::Findings;
 
-/// The two script dialects (primitives.md).
+/// The two script dialects (README, "Writing a workflow").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// `execute(context)` exported through `module.exports` / `exports.execute` / a bare function.

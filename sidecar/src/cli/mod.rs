@@ -1,4 +1,4 @@
-//! The command-line face of odw: a thin adapter over the engine (protocol.md, "CLI").
+//! The command-line face of odw: a thin adapter over the engine (README, "CLI").
 
 pub mod check;
 mod journal;

@@ -77,10 +77,7 @@ pub fn main(a: RunArgs) -> ExitCode {
     if a.budget_usd.is_some_and(|x| !x.is_finite() || x < 0.0) {
         return super::usage_error("--budget-usd must be a non-negative number");
     }
-    let concurrency = a
-        .concurrency
-        .unwrap_or(config.limits.concurrency)
-        .clamp(1, 1024);
+    let concurrency = a.concurrency.unwrap_or(config.limits.concurrency);
     let journal = if a.no_journal {
         None
     } else {

@@ -81,7 +81,13 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
         Err(e) => return super::usage_error(e),
     };
     let env = Env::from_process();
-    let concurrency = a.concurrency.unwrap_or(16) as usize;
+    // Without --concurrency, the run's own configuration decides, as it did the first time.
+    let recorded = journal.load_run(&RunId(a.run_id.clone())).ok().flatten();
+    let concurrency =
+        a.concurrency
+            .map(u64::from)
+            .or_else(|| recorded.as_ref()?.config["limits"]["concurrency"].as_u64())
+            .unwrap_or(u64::from(crate::config::Limits::default().concurrency)) as usize;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return super::usage_error(e),

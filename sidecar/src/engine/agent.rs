@@ -6,7 +6,7 @@ use crate::providers::{Route, RouteError, route, structured};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The options `agent()` accepts (primitives.md). Unknown keys are ignored here; the checker
+/// The options `agent()` accepts (README, "Writing a workflow"). Unknown keys are ignored here; the checker
 /// warns about them before the script runs.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

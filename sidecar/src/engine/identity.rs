@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// The semantic inputs of a call (primitives.md, "Determinism and replay").
+/// The semantic inputs of a call (README, "Durable runs and budgets").
 pub struct CallInputs<'a> {
     pub model: &'a str,
     pub system: Option<&'a str>,

@@ -100,6 +100,7 @@ impl Engine {
         }
         Engine {
             inner: Arc::new(Inner {
+                // The one place the global limit is bounded, whichever face asked for it.
                 scheduler: Scheduler::new(opts.concurrency.clamp(1, 1024)),
                 subscribers: Arc::new(Mutex::new(Vec::new())),
                 runs: Mutex::new(HashMap::new()),

@@ -92,12 +92,11 @@ impl Session {
             return e.clone();
         }
         let root = self.default_workspace();
-        let concurrency = self
-            .settings()
-            .concurrency
-            .or_else(|| self.config_for(&root).ok().map(|c| c.limits.concurrency))
-            .unwrap_or(16)
-            .clamp(1, 1024) as usize;
+        let concurrency =
+            self.settings()
+                .concurrency
+                .or_else(|| self.config_for(&root).ok().map(|c| c.limits.concurrency))
+                .unwrap_or(crate::config::Limits::default().concurrency) as usize;
         let db = self
             .env
             .get("ODW_DB")

@@ -1,4 +1,4 @@
-//! The six topologies (primitives.md, "The six topologies") and their starting scripts.
+//! The six topologies (README, "The six topologies") and their starting scripts.
 
 use std::fmt;
 

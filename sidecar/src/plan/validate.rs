@@ -77,7 +77,7 @@ async fn dry_run(
     env: &Env,
 ) -> Result<Estimate, String> {
     let engine = Engine::new(EngineOptions {
-        concurrency: config.limits.concurrency.clamp(1, 1024) as usize,
+        concurrency: config.limits.concurrency as usize,
         env: env.clone(),
         // A plan's dry run is not a run of the user's: it stays out of `odw runs`.
         journal: None,

@@ -1,4 +1,4 @@
-//! Routing by model id (protocol.md): `claude-*` → Anthropic; `gpt-*`, `o<digit>*` → OpenAI;
+//! Routing by model id (README, "Providers and configuration"): `claude-*` → Anthropic; `gpt-*`, `o<digit>*` → OpenAI;
 //! `ollama:<model>` → Ollama; `<name>:<model>` with `[providers.<name>]` → that endpoint;
 //! anything else → `[providers.default]`.
 
