@@ -738,5 +738,9 @@ fn resume_keeps_the_runs_configured_concurrency() {
     assert_eq!(r["state"], "succeeded", "{}", stderr(&out));
     let s = ws.provider.stats();
     assert_eq!(s.total, 8, "only the second batch is asked");
-    assert!(s.max_in_flight <= 2, "{} in flight at once", s.max_in_flight);
+    assert!(
+        s.max_in_flight <= 2,
+        "{} in flight at once",
+        s.max_in_flight
+    );
 }
