@@ -21,7 +21,7 @@ pub use topology::{ACCEPTED as ACCEPTED_TOPOLOGIES, Topology};
 pub use validate::dry_run_estimate;
 
 use crate::config::{Config, Env};
-use crate::providers::{Message, Role, TokenUsage};
+use crate::providers::{Message, TokenUsage};
 use odw_protocol::Diagnostic;
 use odw_protocol::run::Estimate;
 use std::path::{Path, PathBuf};
@@ -273,10 +273,11 @@ async fn with_model(
         route,
         config: &req.config,
         client: crate::providers::http_client(),
-        messages: vec![Message {
-            role: Role::User,
-            content: model::task_message(task, req.topology, &workspace),
-        }],
+        messages: vec![Message::user(model::task_message(
+            task,
+            req.topology,
+            &workspace,
+        ))],
         usage: TokenUsage::default(),
     };
     let mut replies = 0;

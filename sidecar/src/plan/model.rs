@@ -3,7 +3,7 @@
 
 use super::Topology;
 use crate::config::Config;
-use crate::providers::{self, Message, ModelRequest, Role, Route, TokenUsage};
+use crate::providers::{self, Message, ModelRequest, Route, TokenUsage};
 use std::path::Path;
 use std::time::Duration;
 
@@ -87,6 +87,7 @@ impl Conversation<'_> {
             max_tokens: MAX_TOKENS,
             temperature: Some(0.0),
             schema: None,
+            ..ModelRequest::default()
         };
         let limits = &self.config.limits;
         let timeout = Duration::from_millis(limits.call_timeout_ms.max(1000));
@@ -99,10 +100,7 @@ impl Conversation<'_> {
                 Ok(Ok(reply)) => {
                     self.usage.input += reply.usage.input;
                     self.usage.output += reply.usage.output;
-                    self.messages.push(Message {
-                        role: Role::Assistant,
-                        content: reply.text.clone(),
-                    });
+                    self.messages.push(Message::assistant(reply.text.clone()));
                     return Ok(reply.text);
                 }
                 Ok(Err(e)) => e,
@@ -131,10 +129,7 @@ impl Conversation<'_> {
 
     /// Adds the user's next message.
     pub fn say(&mut self, content: String) {
-        self.messages.push(Message {
-            role: Role::User,
-            content,
-        });
+        self.messages.push(Message::user(content));
     }
 }
 

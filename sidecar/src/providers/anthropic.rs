@@ -25,17 +25,7 @@ pub async fn send(
 
 /// The request body.
 pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({"role": role, "content": m.content})
-        })
-        .collect();
+    let messages: Vec<Value> = req.messages.iter().map(message).collect();
     let mut body = json!({
         "model": route.model,
         "max_tokens": req.max_tokens,
@@ -47,7 +37,44 @@ pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
     if let Some(t) = req.temperature {
         body["temperature"] = json!(t);
     }
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+        body["tools"] = json!(tools);
+        if req.tools_off {
+            body["tool_choice"] = json!({"type": "none"});
+        }
+    }
     body
+}
+
+/// One message: plain text, or content blocks when it carries tool calls or results (all the
+/// results of a turn in one user message, as the API requires).
+fn message(m: &super::Message) -> Value {
+    let role = match m.role {
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    };
+    if m.tool_calls.is_empty() && m.tool_results.is_empty() {
+        return json!({"role": role, "content": m.content});
+    }
+    let mut blocks: Vec<Value> = m
+        .tool_results
+        .iter()
+        .map(|r| {
+            json!({"type": "tool_result", "tool_use_id": r.id, "content": r.content, "is_error": r.is_error})
+        })
+        .collect();
+    if !m.content.is_empty() {
+        blocks.push(json!({"type": "text", "text": m.content}));
+    }
+    blocks.extend(m.tool_calls.iter().map(|c| {
+        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments.to_object()})
+    }));
+    json!({"role": role, "content": blocks})
 }
 
 /// Reads a response: the reply on 2xx, a classified error otherwise.
@@ -70,8 +97,26 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
         .filter_map(|b| b.get("text").and_then(Value::as_str))
         .collect();
+    let tool_calls = blocks
+        .iter()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .enumerate()
+        .map(|(i, b)| super::ToolCall {
+            id: b
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("toolu_{i}"), str::to_string),
+            name: b
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            arguments: super::ToolArguments::from_value(b.get("input")),
+        })
+        .collect();
     let usage = json.get("usage").unwrap_or(&Value::Null);
     Ok(ModelReply {
+        tool_calls,
         cut_off: json.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
         text,
         usage: TokenUsage {
@@ -107,13 +152,11 @@ mod tests {
     fn request() -> ModelRequest {
         ModelRequest {
             system: Some("be brief".into()),
-            messages: vec![Message {
-                role: Role::User,
-                content: "hi".into(),
-            }],
+            messages: vec![Message::user("hi")],
             max_tokens: 64,
             temperature: Some(0.5),
             schema: Some(json!({"type": "object"})),
+            ..ModelRequest::default()
         }
     }
 

@@ -4,22 +4,125 @@
 use super::route::{Route, Wire};
 use super::{ErrorKind, ModelReply, ProviderError};
 use crate::config::Secret;
+use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
 /// Messages in the OpenAI/Ollama shape: the system prompt first, then the conversation.
-pub(crate) fn chat_messages(req: &super::ModelRequest) -> Vec<serde_json::Value> {
+pub(crate) fn chat_messages(req: &super::ModelRequest, dialect: ChatDialect) -> Vec<Value> {
+    use serde_json::json;
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if let Some(system) = req.system.as_deref().filter(|s| !s.is_empty()) {
-        messages.push(serde_json::json!({"role": "system", "content": system}));
+        messages.push(json!({"role": "system", "content": system}));
     }
     for m in &req.messages {
-        let role = match m.role {
-            super::Role::User => "user",
-            super::Role::Assistant => "assistant",
-        };
-        messages.push(serde_json::json!({"role": role, "content": m.content}));
+        // Tool results answer the previous assistant turn: they come first, one message each.
+        for r in &m.tool_results {
+            let content = tool_result_text(r);
+            messages.push(match dialect {
+                ChatDialect::OpenAi => {
+                    json!({"role": "tool", "tool_call_id": r.id, "content": content})
+                }
+                ChatDialect::Ollama => {
+                    json!({"role": "tool", "tool_name": r.name, "content": content})
+                }
+            });
+        }
+        match m.role {
+            super::Role::User if m.content.is_empty() && !m.tool_results.is_empty() => {}
+            super::Role::User => messages.push(json!({"role": "user", "content": m.content})),
+            super::Role::Assistant if m.tool_calls.is_empty() => {
+                messages.push(json!({"role": "assistant", "content": m.content}))
+            }
+            super::Role::Assistant => {
+                let calls: Vec<Value> = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| match dialect {
+                        ChatDialect::OpenAi => json!({
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments.to_json_text()},
+                        }),
+                        ChatDialect::Ollama => json!({
+                            "function": {"name": c.name, "arguments": c.arguments.to_object()},
+                        }),
+                    })
+                    .collect();
+                let content = if m.content.is_empty() && dialect == ChatDialect::OpenAi {
+                    Value::Null
+                } else {
+                    Value::String(m.content.clone())
+                };
+                messages
+                    .push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+            }
+        }
     }
     messages
+}
+
+/// Which flavour of the chat-messages format: they differ only in how tool turns look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChatDialect {
+    OpenAi,
+    Ollama,
+}
+
+/// A tool result as text, for wires without an error flag.
+pub(crate) fn tool_result_text(r: &super::ToolResult) -> String {
+    if r.is_error {
+        format!("error: {}", r.content)
+    } else {
+        r.content.clone()
+    }
+}
+
+/// The `tools` array of the OpenAI and Ollama wires.
+pub(crate) fn function_tools(req: &super::ModelRequest) -> Vec<Value> {
+    req.tools
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            })
+        })
+        .collect()
+}
+
+/// Tool calls of an OpenAI or Ollama `message.tool_calls`; ids synthesised where missing.
+pub(crate) fn function_calls(message: &Value) -> Result<Vec<super::ToolCall>, String> {
+    let Some(calls) = message.get("tool_calls") else {
+        return Ok(Vec::new());
+    };
+    let Some(calls) = calls.as_array() else {
+        return if calls.is_null() {
+            Ok(Vec::new())
+        } else {
+            Err(format!("tool_calls is {calls}, not an array"))
+        };
+    };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let function = c.get("function").ok_or("a tool call without `function`")?;
+            let name = function
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or("a tool call without a function name")?;
+            let id = c
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+                .map_or_else(|| format!("call_{i}"), str::to_string);
+            Ok(super::ToolCall {
+                id,
+                name: name.to_string(),
+                arguments: super::ToolArguments::from_value(function.get("arguments")),
+            })
+        })
+        .collect()
 }
 
 /// POSTs `body` to `url` with `Authorization: Bearer <key>` when the route has a key.
@@ -523,7 +626,7 @@ mod interop_tests {
     use crate::config::Config;
     use crate::providers::route::resolve;
     use crate::providers::structured::{normalize_schema, schema_instruction, validate};
-    use crate::providers::{Message, ModelRequest, Role, send};
+    use crate::providers::{Message, ModelRequest, send};
     use odw_test_provider::{ProviderOptions, TestProvider};
 
     const KEY: &str = "sk-interop-SECRET-42";
@@ -546,13 +649,11 @@ mod interop_tests {
         }
         ModelRequest {
             system: Some("sys".into()),
-            messages: vec![Message {
-                role: Role::User,
-                content: prompt,
-            }],
+            messages: vec![Message::user(prompt)],
             max_tokens: 128,
             temperature: Some(0.0),
             schema: schema.cloned(),
+            ..ModelRequest::default()
         }
     }
 

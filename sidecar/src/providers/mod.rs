@@ -29,10 +29,108 @@ pub enum Role {
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// Assistant messages: the tools the model asked for in this turn.
+    pub tool_calls: Vec<ToolCall>,
+    /// User messages: the results of the previous turn's tool calls, in the order asked.
+    pub tool_results: Vec<ToolResult>,
+}
+
+impl Message {
+    pub fn user(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::User,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_results: Vec::new(),
+        }
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_results: Vec::new(),
+        }
+    }
+}
+
+/// A tool the model may call: its name, what it does and a JSON Schema of its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDef {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// One tool call the model made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCall {
+    /// The provider's id for the call (synthesised where the wire has none, as Ollama's).
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model sent them.
+    pub arguments: ToolArguments,
+}
+
+/// A call's arguments: a JSON object, or the text the model sent when it was not one (sent
+/// back to the model as an error result, never an exception).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolArguments {
+    Object(serde_json::Map<String, serde_json::Value>),
+    Malformed(String),
+}
+
+impl ToolArguments {
+    /// From a JSON value (Anthropic `input`, Ollama `arguments`) or a JSON text inside a string
+    /// (OpenAI `arguments`, some Ollama-compatible servers).
+    pub fn from_value(value: Option<&serde_json::Value>) -> Self {
+        match value {
+            None | Some(serde_json::Value::Null) => ToolArguments::Object(Default::default()),
+            Some(serde_json::Value::Object(map)) => ToolArguments::Object(map.clone()),
+            Some(serde_json::Value::String(text)) if text.trim().is_empty() => {
+                ToolArguments::Object(Default::default())
+            }
+            Some(serde_json::Value::String(text)) => match crate::json::parse(text) {
+                Ok(serde_json::Value::Object(map)) => ToolArguments::Object(map),
+                _ => ToolArguments::Malformed(text.clone()),
+            },
+            Some(other) => ToolArguments::Malformed(other.to_string()),
+        }
+    }
+
+    /// The arguments as the JSON text a wire echoes back in the assistant turn.
+    pub fn to_json_text(&self) -> String {
+        match self {
+            ToolArguments::Object(map) => serde_json::Value::Object(map.clone()).to_string(),
+            ToolArguments::Malformed(text) => text.clone(),
+        }
+    }
+
+    /// The arguments as a JSON object for wires that want one (Anthropic, Ollama); malformed
+    /// text is wrapped so the conversation stays valid.
+    pub fn to_object(&self) -> serde_json::Value {
+        match self {
+            ToolArguments::Object(map) => serde_json::Value::Object(map.clone()),
+            ToolArguments::Malformed(text) => serde_json::json!({ "_malformed": text }),
+        }
+    }
+}
+
+/// What a tool call gave, as the model reads it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolResult {
+    /// The [`ToolCall::id`] it answers.
+    pub id: String,
+    pub name: String,
+    pub content: String,
+    /// The call failed or was refused (Anthropic `is_error`; prefixed text on the other wires).
+    pub is_error: bool,
 }
 
 /// One request to a model, provider-neutral.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelRequest {
     pub system: Option<String>,
     /// User first; a schema re-ask appends the bad assistant reply and a user correction.
@@ -43,6 +141,11 @@ pub struct ModelRequest {
     /// mode use it (OpenAI `response_format`, Ollama `format`); the others get it in the prompt
     /// (see [`structured::schema_instruction`]), which the caller adds.
     pub schema: Option<serde_json::Value>,
+    /// Tools the model may call (empty: a plain completion).
+    pub tools: Vec<ToolDef>,
+    /// The tool-call limit is reached: the tools stay declared (Anthropic refuses a history
+    /// with tool blocks otherwise) but the model is told to answer without calling them.
+    pub tools_off: bool,
 }
 
 /// Tokens a request consumed, as the provider reported them.
@@ -53,9 +156,11 @@ pub struct TokenUsage {
 }
 
 /// A successful reply.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelReply {
     pub text: String,
+    /// The tools the model asked for; empty when it answered.
+    pub tool_calls: Vec<ToolCall>,
     pub usage: TokenUsage,
     /// The model stopped at `maxTokens` (OpenAI `finish_reason: "length"`, Anthropic
     /// `stop_reason: "max_tokens"`, Ollama `done_reason: "length"`): the text is incomplete.

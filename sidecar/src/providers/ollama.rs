@@ -19,7 +19,7 @@ pub async fn send(
 
 /// The request body.
 pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
-    let messages = http::chat_messages(req);
+    let messages = http::chat_messages(req, http::ChatDialect::Ollama);
     let mut options = json!({"num_predict": req.max_tokens});
     if let Some(t) = req.temperature {
         options["temperature"] = json!(t);
@@ -32,6 +32,11 @@ pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
     });
     if let Some(schema) = &req.schema {
         body["format"] = schema.clone();
+    }
+    // Ollama has no `tool_choice`: past the limit the tools are simply not offered (it accepts
+    // a history with tool calls either way).
+    if !req.tools.is_empty() && !req.tools_off {
+        body["tools"] = json!(http::function_tools(req));
     }
     body
 }
@@ -47,12 +52,15 @@ pub fn parse_response(
 }
 
 fn read_reply(json: &Value) -> Result<ModelReply, String> {
-    let text = json
-        .get("message")
-        .and_then(|m| m.get("content"))
-        .and_then(Value::as_str)
-        .ok_or("no message.content")?;
+    let message = json.get("message").ok_or("no message")?;
+    let tool_calls = http::function_calls(message)?;
+    let text = match message.get("content") {
+        Some(Value::String(text)) => text.as_str(),
+        Some(Value::Null) | None if !tool_calls.is_empty() => "",
+        _ => return Err("no message.content".into()),
+    };
     Ok(ModelReply {
+        tool_calls,
         cut_off: json.get("done_reason").and_then(Value::as_str) == Some("length"),
         text: text.to_string(),
         // Both counts are absent when the prompt came from Ollama's cache.
@@ -67,7 +75,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
 mod tests {
     use super::*;
     use crate::providers::http::test_http::{http, serve};
-    use crate::providers::{ErrorKind, Message, Role, Wire};
+    use crate::providers::{ErrorKind, Message, Wire};
 
     fn route() -> Route {
         Route {
@@ -84,13 +92,11 @@ mod tests {
     fn request() -> ModelRequest {
         ModelRequest {
             system: Some("sys".into()),
-            messages: vec![Message {
-                role: Role::User,
-                content: "hi".into(),
-            }],
+            messages: vec![Message::user("hi")],
             max_tokens: 256,
             temperature: Some(0.0),
             schema: Some(json!({"type": "object", "properties": {"a": {"type": "string"}}})),
+            ..ModelRequest::default()
         }
     }
 

@@ -19,8 +19,14 @@ pub async fn send(
 
 /// The request body.
 pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
-    let messages = http::chat_messages(req);
+    let messages = http::chat_messages(req, http::ChatDialect::OpenAi);
     let mut body = json!({"model": route.model, "messages": messages});
+    if !req.tools.is_empty() {
+        body["tools"] = json!(http::function_tools(req));
+        if req.tools_off {
+            body["tool_choice"] = json!("none");
+        }
+    }
     // Reasoning models reject `max_tokens`; older and compatible servers only know it.
     let max_key = if uses_max_completion_tokens(&route.model) {
         "max_completion_tokens"
@@ -76,6 +82,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         // A reasoning model that spent its whole budget thinking answers with null content.
         Some(Value::Null) | None => match message.get("refusal").and_then(Value::as_str) {
             Some(refusal) => return Err(format!("the model refused: {refusal}")),
+            // A turn that only calls tools has null content too.
             None => String::new(),
         },
         Some(other) => return Err(format!("content is {other}, not text")),
@@ -86,6 +93,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         .and_then(Value::as_str);
     Ok(ModelReply {
         cut_off: finish == Some("length"),
+        tool_calls: http::function_calls(message)?,
         text,
         usage: TokenUsage {
             input: count(usage, "prompt_tokens"),
@@ -99,7 +107,7 @@ mod tests {
     use super::*;
     use crate::config::Secret;
     use crate::providers::http::test_http::{http, serve};
-    use crate::providers::{ErrorKind, Message, Role, Wire};
+    use crate::providers::{ErrorKind, Message, Wire};
 
     fn route(model: &str, key: Option<&str>) -> Route {
         Route {
@@ -117,22 +125,14 @@ mod tests {
         ModelRequest {
             system: Some("be brief".into()),
             messages: vec![
-                Message {
-                    role: Role::User,
-                    content: "hi".into(),
-                },
-                Message {
-                    role: Role::Assistant,
-                    content: "{".into(),
-                },
-                Message {
-                    role: Role::User,
-                    content: "fix it".into(),
-                },
+                Message::user("hi"),
+                Message::assistant("{"),
+                Message::user("fix it"),
             ],
             max_tokens: 100,
             temperature: None,
             schema: None,
+            ..ModelRequest::default()
         }
     }
 

@@ -20,6 +20,7 @@ pub fn reply(req: &ModelRequest) -> ModelReply {
             .map(|m| estimate_tokens(&m.content))
             .sum::<u64>();
     ModelReply {
+        tool_calls: Vec::new(),
         cut_off: false,
         usage: TokenUsage {
             input,
@@ -317,13 +318,11 @@ mod tests {
     fn req(schema: Option<Value>) -> ModelRequest {
         ModelRequest {
             system: Some("You are a careful reviewer.".into()),
-            messages: vec![Message {
-                role: Role::User,
-                content: "Review the auth module for missing checks.".into(),
-            }],
+            messages: vec![Message::user("Review the auth module for missing checks.")],
             max_tokens: 512,
             temperature: None,
             schema,
+            ..ModelRequest::default()
         }
     }
 

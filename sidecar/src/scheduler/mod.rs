@@ -9,8 +9,8 @@ use crate::budget::Budget;
 use crate::config::Price;
 use crate::pricing;
 use crate::providers::{
-    self, ErrorKind, Message, ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage,
-    Wire, simulated, structured,
+    self, ErrorKind, Message, ModelReply, ModelRequest, ProviderError, Route, TokenUsage, Wire,
+    simulated, structured,
 };
 use odw_protocol::{AgentErrorCode, EventKind};
 use serde_json::Value;
@@ -213,14 +213,13 @@ impl Scheduler {
                             delay_ms: 0,
                             message: errors.join("; "),
                         });
-                        req.messages.push(Message {
-                            role: Role::Assistant,
-                            content: reply.text.clone(),
-                        });
-                        req.messages.push(Message {
-                            role: Role::User,
-                            content: structured::correction_message(&errors, &reply.text, schema),
-                        });
+                        req.messages.push(Message::assistant(reply.text.clone()));
+                        req.messages
+                            .push(Message::user(structured::correction_message(
+                                &errors,
+                                &reply.text,
+                                schema,
+                            )));
                         continue;
                     }
                 },
@@ -405,13 +404,11 @@ fn build_request(spec: &CallSpec, route: &Route) -> ModelRequest {
     }
     ModelRequest {
         system: spec.system.clone(),
-        messages: vec![Message {
-            role: Role::User,
-            content: prompt,
-        }],
+        messages: vec![Message::user(prompt)],
         max_tokens: spec.max_tokens,
         temperature: spec.temperature,
         schema: spec.schema.clone(),
+        ..ModelRequest::default()
     }
 }
 
