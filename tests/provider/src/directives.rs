@@ -28,6 +28,14 @@ pub struct Fault {
     pub times: u64,
 }
 
+/// One tool call a `[[call:NAME ARGS]]` directive scripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub name: String,
+    /// The arguments: always a JSON object (`{}` when the directive gives none).
+    pub args: serde_json::Value,
+}
+
 /// Every directive found in a prompt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directives {
@@ -51,6 +59,13 @@ pub struct Directives {
     pub usage: Option<(u64, u64)>,
     /// `[[key:NAME]]`: count faults under NAME instead of the prompt text.
     pub key: Option<String>,
+    /// The scripted tool-call turns: each `[[call:…]]` starts a turn, each `[[call+:…]]` adds a
+    /// call to the turn before it.
+    pub calls: Vec<Vec<ToolCall>>,
+    /// `[[badargs]]`: the first tool-call turn's arguments are broken.
+    pub bad_args: bool,
+    /// `[[echo-tools]]`: reply with the conversation's tool results as a JSON array.
+    pub echo_tools: bool,
 }
 
 impl Directives {
@@ -79,6 +94,23 @@ impl Directives {
                     continue;
                 }
             }
+            // `[[call:NAME {…}]]` / `[[call+:NAME {…}]]`: the arguments are scanned balanced too.
+            let call = rest
+                .strip_prefix("call:")
+                .map(|a| (false, a, 5))
+                .or_else(|| rest.strip_prefix("call+:").map(|a| (true, a, 6)));
+            if let Some((add, after, prefix)) = call {
+                if let Some((tool_call, len)) = parse_call(after) {
+                    match d.calls.last_mut() {
+                        Some(turn) if add => turn.push(tool_call),
+                        _ => d.calls.push(vec![tool_call]),
+                    }
+                    pos = start + prefix + len;
+                } else {
+                    pos = start;
+                }
+                continue;
+            }
             let Some(end) = rest.find("]]") else { break };
             let body = &rest[..end];
             d.apply(body);
@@ -105,6 +137,10 @@ impl Directives {
             self.key = Some(key.trim().to_string());
         } else if body.trim() == "echo-system" {
             self.echo_system = true;
+        } else if body.trim() == "badargs" {
+            self.bad_args = true;
+        } else if body.trim() == "echo-tools" {
+            self.echo_tools = true;
         } else if body.trim() == "gate" {
             self.gate = true;
         } else if body.trim() == "length" {
@@ -162,6 +198,45 @@ impl Directives {
         }
         None
     }
+}
+
+/// `NAME ARGS]]` (ARGS optional, a JSON object) after `[[call:`: the call and the length in bytes
+/// up to and including the closing `]]`. `None` when malformed.
+fn parse_call(s: &str) -> Option<(ToolCall, usize)> {
+    let lead = s.len() - s.trim_start().len();
+    let rest = &s[lead..];
+    let name_len = rest
+        .find(|c: char| c.is_whitespace() || c == '{' || c == ']')
+        .unwrap_or(rest.len());
+    let name = &rest[..name_len];
+    if name.is_empty() {
+        return None;
+    }
+    let mut used = lead + name_len;
+    let after = &s[used..];
+    let trimmed = after.trim_start();
+    used += after.len() - trimmed.len();
+    let args = if trimmed.starts_with('{') {
+        let len = balanced_len(trimmed)?;
+        let args: serde_json::Value = serde_json::from_str(&trimmed[..len]).ok()?;
+        used += len;
+        args
+    } else {
+        serde_json::Value::Object(Default::default())
+    };
+    let tail = &s[used..];
+    let tail_trimmed = tail.trim_start();
+    if !tail_trimmed.starts_with("]]") {
+        return None;
+    }
+    used += tail.len() - tail_trimmed.len() + 2;
+    Some((
+        ToolCall {
+            name: name.to_string(),
+            args,
+        },
+        used,
+    ))
 }
 
 fn parse_times(s: &str) -> Option<u64> {
@@ -259,6 +334,31 @@ mod tests {
     fn ignores_plain_brackets() {
         let d = Directives::parse("a [[ b ]] c [[fail:abc x2]] [[hang xq]] [[x");
         assert_eq!(d, Directives::default());
+    }
+
+    #[test]
+    fn call_turns() {
+        let d = Directives::parse(
+            r#"go [[call+:first {"a": 1}]] [[call:read_file {"path": "x]]", "n": [1, {"b": []}]}]]
+               [[call+:list]] [[call: stat {}]] [[badargs]] [[echo-tools]] [[reply:done]]
+               [[call:]] [[call:bad {"x": ]] [[call:bad2 {} junk]]"#,
+        );
+        let names: Vec<Vec<&str>> = d
+            .calls
+            .iter()
+            .map(|t| t.iter().map(|c| c.name.as_str()).collect())
+            .collect();
+        assert_eq!(
+            names,
+            vec![vec!["first"], vec!["read_file", "list"], vec!["stat"]]
+        );
+        assert_eq!(
+            d.calls[1][0].args,
+            serde_json::json!({"path": "x]]", "n": [1, {"b": []}]})
+        );
+        assert_eq!(d.calls[1][1].args, serde_json::json!({}));
+        assert!(d.bad_args && d.echo_tools);
+        assert_eq!(d.reply.as_deref(), Some("done"));
     }
 
     #[test]

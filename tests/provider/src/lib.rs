@@ -4,9 +4,9 @@
 //!
 //! | wire | route | request | reply |
 //! |---|---|---|---|
-//! | OpenAI Chat Completions | `POST /v1/chat/completions`, `POST /chat/completions` | `{model, messages, max_tokens \| max_completion_tokens, temperature?, response_format?, stream?, stream_options?}` | `{id, object: "chat.completion", created, model, choices: [{index: 0, message: {role: "assistant", content}, finish_reason: "stop"}], usage: {prompt_tokens, completion_tokens, total_tokens}}` |
-//! | Anthropic Messages | `POST /v1/messages` (requires the `anthropic-version` header and `max_tokens`) | `{model, max_tokens, system?, messages, temperature?, stream?}` | `{id, type: "message", role: "assistant", model, content: [{type: "text", text}], stop_reason: "end_turn", usage: {input_tokens, output_tokens}}` |
-//! | Ollama | `POST /api/chat` | `{model, messages, stream, options?: {temperature, num_predict}, format?}` | `{model, created_at, message: {role: "assistant", content}, done: true, done_reason: "stop", prompt_eval_count, eval_count}` |
+//! | OpenAI Chat Completions | `POST /v1/chat/completions`, `POST /chat/completions` | `{model, messages, max_tokens \| max_completion_tokens, temperature?, response_format?, stream?, stream_options?, tools?, tool_choice?}` | `{id, object: "chat.completion", created, model, choices: [{index: 0, message: {role: "assistant", content, tool_calls?}, finish_reason: "stop" \| "tool_calls"}], usage: {prompt_tokens, completion_tokens, total_tokens}}` |
+//! | Anthropic Messages | `POST /v1/messages` (requires the `anthropic-version` header and `max_tokens`) | `{model, max_tokens, system?, messages, temperature?, stream?, tools?, tool_choice?}` | `{id, type: "message", role: "assistant", model, content: [{type: "text", text}] \| [{type: "tool_use", id, name, input}, …], stop_reason: "end_turn" \| "tool_use", usage: {input_tokens, output_tokens}}` |
+//! | Ollama | `POST /api/chat` | `{model, messages, stream, options?: {temperature, num_predict}, format?, tools?}` | `{model, created_at, message: {role: "assistant", content, tool_calls?}, done: true, done_reason: "stop", prompt_eval_count, eval_count}` |
 //!
 //! plus `GET /_stats` (the [`Stats`] as JSON), `POST /_reset` and `GET /health`.
 //!
@@ -17,10 +17,14 @@
 //!
 //! # Replies
 //! Replies are deterministic. The *prompt* is the text of the last `user` message (string content,
-//! or the concatenated `text` of its parts). The *system prompt* is OpenAI/Ollama `system` (and
-//! `developer`) messages joined by a blank line, or Anthropic's top-level `system`.
+//! or the concatenated `text` of its parts; an Anthropic user message made only of `tool_result`
+//! blocks does not count, so in a tool loop the prompt stays the original question). The *system
+//! prompt* is OpenAI/Ollama `system` (and `developer`) messages joined by a blank line, or
+//! Anthropic's top-level `system`.
 //!
+//! 0. a scripted tool-call turn, when there is one (see [Tool calls](#tool-calls));
 //! 1. `[[reply:TEXT]]` → exactly `TEXT`; `[[json:…]]` → exactly that JSON text;
+//!    `[[echo-tools]]` → the conversation's tool results as a JSON array (see below);
 //! 2. `[[echo-system]]` → the system prompt (empty if none);
 //! 3. if the request carries a **schema** → a JSON value generated to conform to it
 //!    ([`generate`]: objects with all properties, strings = first enum value or the property
@@ -35,12 +39,15 @@
 //!    `{"echo": PROMPT}`;
 //! 5. otherwise → `echo: PROMPT` (the full prompt, directives included).
 //!
-//! Usage: input tokens = ceil(chars of the system prompt and every message / 4), output tokens =
-//! ceil(chars of the reply / 4), each at least 1.
+//! Usage: input tokens = ceil(chars of the system prompt, every message's text, each tool
+//! definition (as JSON), each tool call's name and arguments text, and each tool result / 4),
+//! output tokens = ceil(chars of the reply — for tool calls, names plus arguments text — / 4),
+//! each at least 1.
 //!
 //! # Directives
 //! Written anywhere in the prompt (the last user message) as `[[…]]`; anything else in double
-//! brackets is ignored.
+//! brackets is ignored. The tool directives (`call`, `call+`, `badargs`, `echo-tools`) are read
+//! from the first user message too (see [Tool calls](#tool-calls)).
 //!
 //! | directive | effect |
 //! |---|---|
@@ -60,6 +67,10 @@
 //! | `[[badschema xN]]` | reply JSON that violates the request's schema ([`violate`]: an object without its first required key plus `"wrong": true`; `{"wrong": true}` when there is no schema) |
 //! | `[[echo-system]]` | reply with the system prompt |
 //! | `[[key:NAME]]` | count the faults of this request under `NAME` instead of under its prompt text |
+//! | `[[call:NAME ARGS]]` | one tool-call turn calling tool `NAME` with `ARGS`, a JSON object (balanced-bracket scan like `[[json:…]]`; optional, default `{}`); `NAME` runs to the first whitespace, `{` or `]` |
+//! | `[[call+:NAME ARGS]]` | one more call in the turn before it (a turn of its own when it comes first) |
+//! | `[[badargs]]` | the first call turn's arguments are broken: OpenAI `arguments` = `{"path": ` (invalid JSON); Anthropic `input` / Ollama `arguments` = the arguments' JSON text as a JSON *string* |
+//! | `[[echo-tools]]` | reply with every tool result in the conversation, in order, as a JSON array of `{"name", "id", "content", "is_error"}` |
 //!
 //! `xN` is optional (default 1). In a multi-turn request (a schema re-ask) whose last user message
 //! carries no fault directive, the faults (and fault counter) of the first user message apply. **Faults count per (model, prompt text)** — or per (model,
@@ -68,6 +79,44 @@
 //! order written: `[[fail:429 x2]] [[badschema x1]]` gives 429, 429, a schema violation, then good
 //! replies. A re-ask that sends the correction as a new user message has a different prompt and
 //! so is not affected by the first prompt's directives (unless it repeats them).
+//!
+//! # Tool calls
+//! Tool directives are read from the **first** user message (later user messages carry tool
+//! results); if it has no `[[call…]]`, the prompt's apply. The request's *turn* is the number of
+//! assistant messages with tool calls in its history (OpenAI/Ollama assistant `tool_calls`,
+//! Anthropic assistant `tool_use` blocks). When the request declares tools (`tools`, non-empty),
+//! its tool choice does not forbid them (OpenAI `tool_choice: "none"`, Anthropic
+//! `tool_choice: {type: "none"}`; Ollama has none) and turn < the number of `[[call:…]]` turns,
+//! the reply is that turn's calls:
+//!
+//! * OpenAI: `message: {role: "assistant", content: null, tool_calls: [{id: "call_<turn>_<i>",
+//!   type: "function", function: {name, arguments: "<JSON text>"}}]}`, `finish_reason: "tool_calls"`;
+//!   streamed as a `tool_calls` delta with id and name, then the arguments in pieces;
+//! * Anthropic: `content: [{type: "tool_use", id: "toolu_<turn>_<i>", name, input}]`,
+//!   `stop_reason: "tool_use"`; streamed as `tool_use` blocks with `input_json_delta`s;
+//! * Ollama: `message: {role: "assistant", content: "", tool_calls: [{function: {name,
+//!   arguments}}]}` (no ids, like the real server); streamed whole in one line before the done line.
+//!
+//! `<turn>` and `<i>` count from 0. A name not among the declared tools is sent all the same.
+//! Otherwise the reply rules above apply. A `[[badschema]]` fault replaces a call turn with its
+//! bad text like any reply.
+//!
+//! `[[echo-tools]]` lists OpenAI `tool` messages as `{name, id: tool_call_id, content,
+//! is_error: false}` (the name of the call they answer), Anthropic `tool_result` blocks as `{name,
+//! id: tool_use_id, content (a string, or its text blocks joined), is_error}`, Ollama `tool`
+//! messages as `{name: tool_name, id: tool_call_id or null, content, is_error: false}`.
+//!
+//! Requests are checked as the real APIs check them (400 with the wire's error JSON):
+//! * OpenAI: each `tool` message must follow (after only other `tool` messages) an assistant
+//!   message whose `tool_calls` include its `tool_call_id`, and every call id must be answered
+//!   before the next non-`tool` message (or the end of the conversation);
+//! * Anthropic: each `tool_result` must answer a `tool_use` id of the message right before it,
+//!   every `tool_use` must be answered in the next message, and a request with `tool_use` or
+//!   `tool_result` blocks must declare `tools`;
+//! * Ollama: no checks.
+//!
+//! Faults and their counters work across a tool loop: every request of the loop has the same
+//! prompt, so `[[fail:429 x1]] [[call:f]]` fails the first request only.
 //!
 //! # Options
 //! [`ProviderOptions::latency`] delays every reply. With [`ProviderOptions::require_key`] set,
@@ -79,10 +128,12 @@
 //! # Statistics
 //! [`Stats`] has total requests, counts per wire, the current and maximum number of requests in
 //! flight, a count per prompt text, the number of injected faults, and the recorded requests
-//! (capped at [`ProviderOptions::max_recorded`]). A request is in flight from the moment its
-//! handler starts (after its body was read) until the response is handed to the HTTP layer, or
-//! until its client disconnects (for a hanging request): never longer than the client sees it,
-//! so `max_in_flight <= limit` is a sound assertion.
+//! (capped at [`ProviderOptions::max_recorded`]) — with the tools declared, whether tool choice
+//! was `none`, the tool-call turn, the tool results received and the tool calls replied, so a
+//! test can assert that a loop's last turn was sent with tools off. A request is in flight from
+//! the moment its handler starts (after its body was read) until the response is handed to the
+//! HTTP layer, or until its client disconnects (for a hanging request): never longer than the
+//! client sees it, so `max_in_flight <= limit` is a sound assertion.
 //!
 //! # Use
 //! ```no_run
@@ -110,7 +161,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-pub use directives::{Directives, Fault, FaultKind};
+pub use directives::{Directives, Fault, FaultKind, ToolCall};
 pub use schemagen::{generate, violate};
 pub use server::SCHEMA_MARKER;
 
@@ -205,6 +256,22 @@ pub struct RecordedRequest {
     pub stream: bool,
     pub max_tokens: Option<u64>,
     pub temperature: Option<f64>,
+    /// How many tools the request declared (`tools`).
+    #[serde(default)]
+    pub tools: usize,
+    /// The request forbade tool calls (OpenAI `tool_choice: "none"`, Anthropic
+    /// `tool_choice: {type: "none"}`).
+    #[serde(default)]
+    pub tool_choice_none: bool,
+    /// Assistant messages with tool calls in the request's history: the tool-call turn it is at.
+    #[serde(default)]
+    pub tool_turn: usize,
+    /// Tool results in the request's history.
+    #[serde(default)]
+    pub tool_results: usize,
+    /// Tool calls in the reply (0 for a text reply, or when a fault replaced the reply).
+    #[serde(default)]
+    pub tool_calls: usize,
     /// `ok`, `unauthorized`, `fail:STATUS`, `hang`, `malformed`, `truncated`, `badschema`,
     /// `slowbody` or `reset`.
     pub outcome: String,

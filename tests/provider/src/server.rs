@@ -14,12 +14,15 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::directives::{Directives, FaultKind};
+use crate::directives::{Directives, FaultKind, ToolCall};
 use crate::schemagen;
 use crate::{ProviderOptions, RecordedRequest, Stats, Wire, WireCounts};
 
 /// The line that introduces a schema embedded in a prompt; the schema follows on the next line.
 pub const SCHEMA_MARKER: &str = "Respond with only a JSON value that conforms to this JSON Schema, with no prose and no code fences:";
+
+/// The OpenAI `arguments` of a `[[badargs]]` turn: cut-off JSON.
+const BAD_ARGS: &str = "{\"path\": ";
 
 const MALFORMED_BODY: &str = "{\"id\":\"malformed\",\"choices\":[{\"index\":0,\"message\":";
 
@@ -203,6 +206,229 @@ struct ChatRequest {
     include_usage: bool,
     max_tokens: Option<u64>,
     temperature: Option<f64>,
+    tools: ToolInfo,
+}
+
+/// The tool side of a request.
+#[derive(Default)]
+struct ToolInfo {
+    /// How many tools the request declares.
+    declared: usize,
+    /// OpenAI `tool_choice: "none"` or Anthropic `tool_choice: {type: "none"}`.
+    choice_none: bool,
+    /// Assistant messages with tool calls in the history: the next tool-call turn.
+    turn: usize,
+    /// Every tool result in the conversation, as `[[echo-tools]]` shows it.
+    results: Vec<Value>,
+    /// Characters of the tool definitions, calls and results, for the usage.
+    chars: usize,
+}
+
+fn block_type(b: &Value) -> Option<&str> {
+    b.get("type").and_then(Value::as_str)
+}
+
+/// Blocks of an Anthropic message's content (none when it is a string).
+fn blocks(m: &Value) -> &[Value] {
+    m.get("content")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// An Anthropic user message that only carries tool results is no prompt.
+fn only_tool_results(wire: Wire, m: &Value) -> bool {
+    let b = blocks(m);
+    wire == Wire::Anthropic
+        && !b.is_empty()
+        && b.iter().all(|b| block_type(b) == Some("tool_result"))
+}
+
+/// A JSON value's text: strings as they are, anything else serialized.
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Tools, tool calls and tool results of a request, checked the way the real API checks them.
+fn parse_tools(
+    wire: Wire,
+    obj: &serde_json::Map<String, Value>,
+    messages: &[Value],
+) -> Result<ToolInfo, String> {
+    let mut info = ToolInfo::default();
+    if let Some(Value::Array(tools)) = obj.get("tools") {
+        info.declared = tools.len();
+        info.chars += tools
+            .iter()
+            .map(|t| t.to_string().chars().count())
+            .sum::<usize>();
+    }
+    info.choice_none = match (wire, obj.get("tool_choice")) {
+        (Wire::OpenAi, Some(Value::String(c))) => c == "none",
+        (Wire::Anthropic, Some(c)) => c.get("type").and_then(Value::as_str) == Some("none"),
+        _ => false,
+    };
+    match wire {
+        Wire::OpenAi | Wire::Ollama => {
+            // Ids (and names) of the calls the latest assistant message made; those not yet
+            // answered by a `tool` message.
+            let mut calls: Vec<(String, String)> = Vec::new();
+            let mut pending: Vec<String> = Vec::new();
+            for (i, m) in messages.iter().enumerate() {
+                let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+                if role == "tool" {
+                    // (Its text is counted with the other messages'.)
+                    let content = content_text(m.get("content").unwrap_or(&Value::Null));
+                    let id = m.get("tool_call_id").and_then(Value::as_str);
+                    if wire == Wire::Ollama {
+                        let mut r = json!({"id": id, "content": content, "is_error": false});
+                        let name = m.get("tool_name").or_else(|| m.get("name"));
+                        if let Some(name) = name.and_then(Value::as_str) {
+                            r["name"] = json!(name);
+                        }
+                        info.results.push(r);
+                        continue;
+                    }
+                    let Some((_, name)) = id.and_then(|id| calls.iter().find(|(c, _)| c == id))
+                    else {
+                        return Err(format!(
+                            "Invalid parameter: messages with role 'tool' must be a response to a \
+                             preceeding message with 'tool_calls' (messages.[{i}].tool_call_id: {})",
+                            id.unwrap_or("missing")
+                        ));
+                    };
+                    let id = id.unwrap_or_default();
+                    pending.retain(|p| p != id);
+                    info.results.push(
+                        json!({"name": name, "id": id, "content": content, "is_error": false}),
+                    );
+                    continue;
+                }
+                if wire == Wire::OpenAi && !pending.is_empty() {
+                    return Err(unanswered_calls(&pending));
+                }
+                calls.clear();
+                let tool_calls = m
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .filter(|c| !c.is_empty());
+                if role == "assistant"
+                    && let Some(tool_calls) = tool_calls
+                {
+                    info.turn += 1;
+                    for c in tool_calls {
+                        let f = c.get("function").unwrap_or(&Value::Null);
+                        let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
+                        let args = json_text(f.get("arguments").unwrap_or(&Value::Null));
+                        info.chars += name.chars().count() + args.chars().count();
+                        let id = c.get("id").and_then(Value::as_str).unwrap_or_default();
+                        calls.push((id.to_string(), name.to_string()));
+                        pending.push(id.to_string());
+                    }
+                    if wire == Wire::Ollama {
+                        pending.clear();
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                return Err(unanswered_calls(&pending));
+            }
+        }
+        Wire::Anthropic => {
+            let mut uses_tools = false;
+            // `tool_use` ids (and names) of the previous assistant message.
+            let mut calls: Vec<(String, String)> = Vec::new();
+            for (i, m) in messages.iter().enumerate() {
+                let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+                let b = blocks(m);
+                let mut answered: Vec<&str> = Vec::new();
+                for (j, block) in b.iter().enumerate() {
+                    match block_type(block) {
+                        Some("tool_result") if role == "user" => {
+                            uses_tools = true;
+                            let id = block
+                                .get("tool_use_id")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default();
+                            let Some((_, name)) = calls.iter().find(|(c, _)| c == id) else {
+                                return Err(format!(
+                                    "messages.{i}.content.{j}: unexpected `tool_use_id` found in \
+                                     `tool_result` blocks: {id}. Each `tool_result` block must \
+                                     have a corresponding `tool_use` block in the previous message."
+                                ));
+                            };
+                            answered.push(id);
+                            let content =
+                                content_text(block.get("content").unwrap_or(&Value::Null));
+                            info.chars += content.chars().count();
+                            let is_error = block
+                                .get("is_error")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false);
+                            info.results.push(json!({"name": name, "id": id,
+                                "content": content, "is_error": is_error}));
+                        }
+                        Some("tool_use" | "tool_result") => uses_tools = true,
+                        _ => {}
+                    }
+                }
+                let missing: Vec<&str> = calls
+                    .iter()
+                    .map(|(c, _)| c.as_str())
+                    .filter(|c| !answered.contains(c))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(tool_use_without_result(i, &missing));
+                }
+                calls.clear();
+                if role == "assistant" {
+                    for block in b.iter().filter(|b| block_type(b) == Some("tool_use")) {
+                        let id = block.get("id").and_then(Value::as_str).unwrap_or_default();
+                        let name = block
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        let input = json_text(block.get("input").unwrap_or(&Value::Null));
+                        info.chars += name.chars().count() + input.chars().count();
+                        calls.push((id.to_string(), name.to_string()));
+                    }
+                    if !calls.is_empty() {
+                        info.turn += 1;
+                    }
+                }
+            }
+            if !calls.is_empty() {
+                let ids: Vec<&str> = calls.iter().map(|(c, _)| c.as_str()).collect();
+                return Err(tool_use_without_result(messages.len(), &ids));
+            }
+            if uses_tools && info.declared == 0 {
+                return Err(
+                    "Requests which include `tool_use` or `tool_result` blocks must define tools."
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(info)
+}
+
+fn unanswered_calls(ids: &[String]) -> String {
+    format!(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to \
+         each 'tool_call_id'. The following tool_call_ids did not have response messages: {}",
+        ids.join(", ")
+    )
+}
+
+fn tool_use_without_result(i: usize, ids: &[&str]) -> String {
+    format!(
+        "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: \
+         {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+        ids.join(", ")
+    )
 }
 
 /// Text of a message `content`: a string, or the `text` of each part of an array.
@@ -259,10 +485,13 @@ fn parse_request(wire: Wire, v: &Value) -> Result<ChatRequest, String> {
                         .into(),
                 );
             }
+            "user" if only_tool_results(wire, m) => {}
             "user" => user_texts.push(text),
             _ => {}
         }
     }
+    let tools = parse_tools(wire, obj, messages)?;
+    chars_in += tools.chars;
     let prompt = user_texts
         .last()
         .cloned()
@@ -359,6 +588,7 @@ fn parse_request(wire: Wire, v: &Value) -> Result<ChatRequest, String> {
         include_usage,
         max_tokens,
         temperature,
+        tools,
     })
 }
 
@@ -425,14 +655,24 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
     // none, the first user message's directives and fault counter apply.
     let mut directives = Directives::parse(&req.prompt);
     let mut fault_text = req.prompt.clone();
-    if directives.faults.is_empty() && req.first_user != req.prompt {
+    if req.first_user != req.prompt {
         let first = Directives::parse(&req.first_user);
-        if !first.faults.is_empty() {
+        // Tool directives come from the first user message (later ones carry tool results).
+        if !first.calls.is_empty() {
+            directives.calls = first.calls;
+        }
+        directives.bad_args |= first.bad_args;
+        directives.echo_tools |= first.echo_tools;
+        if directives.faults.is_empty() && !first.faults.is_empty() {
             directives.faults = first.faults;
             directives.key = directives.key.or(first.key);
             fault_text = req.first_user.clone();
         }
     }
+    // This turn's scripted tool calls, when the request lets the model call tools.
+    let turn_calls = (req.tools.declared > 0 && !req.tools.choice_none)
+        .then(|| directives.calls.get(req.tools.turn))
+        .flatten();
     let key = presented_key(wire, headers);
     let auth_ok = match (&s.opts.require_key, wire) {
         (Some(_), Wire::Ollama) | (None, _) => true,
@@ -487,6 +727,18 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
                 stream: req.stream,
                 max_tokens: req.max_tokens,
                 temperature: req.temperature,
+                tools: req.tools.declared,
+                tool_choice_none: req.tools.choice_none,
+                tool_turn: req.tools.turn,
+                tool_results: req.tools.results.len(),
+                tool_calls: match (&fault, turn_calls) {
+                    (None | Some(FaultKind::Truncated | FaultKind::SlowBody), Some(c))
+                        if auth_ok =>
+                    {
+                        c.len()
+                    }
+                    _ => 0,
+                },
                 outcome,
             });
         }
@@ -543,7 +795,16 @@ async fn handle(s: &Shared, wire: Wire, path: &str, headers: &HeaderMap, body: &
         Some(FaultKind::Truncated | FaultKind::SlowBody | FaultKind::Reset) | None => {}
     }
 
-    let reply = reply_override.unwrap_or_else(|| reply_text(&req, &directives));
+    let reply = match (reply_override, turn_calls) {
+        (Some(text), _) => Reply::Text(text),
+        (None, Some(calls)) => Reply::Calls(tool_calls(
+            wire,
+            req.tools.turn,
+            calls,
+            directives.bad_args && req.tools.turn == 0,
+        )),
+        (None, None) => Reply::Text(reply_text(&req, &directives)),
+    };
     let (status, content_type, mut body) = build_reply(s, wire, &req, &reply);
     if directives.cut_off && !req.stream {
         body = cut_off(wire, &body);
@@ -579,6 +840,9 @@ fn reply_text(req: &ChatRequest, d: &Directives) -> String {
     }
     if let Some(text) = &d.json {
         return text.clone();
+    }
+    if d.echo_tools {
+        return Value::Array(req.tools.results.clone()).to_string();
     }
     if d.echo_system {
         return req.system.clone().unwrap_or_default();
@@ -652,53 +916,195 @@ fn rfc3339_now() -> String {
     )
 }
 
+/// What the model says: text, or one turn of tool calls.
+enum Reply {
+    Text(String),
+    Calls(Vec<OutCall>),
+}
+
+/// One tool call as a wire sends it.
+struct OutCall {
+    /// `call_<turn>_<i>` (OpenAI), `toolu_<turn>_<i>` (Anthropic), empty for Ollama.
+    id: String,
+    name: String,
+    /// Anthropic `input` / Ollama `arguments`.
+    args: Value,
+    /// OpenAI `arguments`, and the streamed argument text on every wire.
+    args_text: String,
+}
+
+fn tool_calls(wire: Wire, turn: usize, calls: &[ToolCall], bad_args: bool) -> Vec<OutCall> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let text = c.args.to_string();
+            let (args, args_text) = match (bad_args, wire) {
+                (false, _) => (c.args.clone(), text),
+                (true, Wire::OpenAi) => (Value::Null, BAD_ARGS.to_string()),
+                (true, _) => {
+                    let as_string = Value::String(text);
+                    let quoted = as_string.to_string();
+                    (as_string, quoted)
+                }
+            };
+            OutCall {
+                id: match wire {
+                    Wire::OpenAi => format!("call_{turn}_{i}"),
+                    Wire::Anthropic => format!("toolu_{turn}_{i}"),
+                    Wire::Ollama => String::new(),
+                },
+                name: c.name.clone(),
+                args,
+                args_text,
+            }
+        })
+        .collect()
+}
+
+impl Reply {
+    fn output_chars(&self) -> usize {
+        match self {
+            Reply::Text(t) => t.chars().count(),
+            Reply::Calls(calls) => calls
+                .iter()
+                .map(|c| c.name.chars().count() + c.args_text.chars().count())
+                .sum(),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Reply::Text(t) => t,
+            Reply::Calls(_) => "",
+        }
+    }
+
+    fn openai_calls(&self) -> Option<Vec<Value>> {
+        let Reply::Calls(calls) = self else {
+            return None;
+        };
+        Some(
+            calls
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": "function",
+                       "function": {"name": c.name, "arguments": c.args_text}})
+                })
+                .collect(),
+        )
+    }
+
+    fn ollama_calls(&self) -> Option<Vec<Value>> {
+        let Reply::Calls(calls) = self else {
+            return None;
+        };
+        Some(
+            calls
+                .iter()
+                .map(|c| json!({"function": {"name": c.name, "arguments": c.args}}))
+                .collect(),
+        )
+    }
+}
+
+/// Splits `text` into `n` pieces at character boundaries (some may be empty).
+fn split_n(text: &str, n: usize) -> Vec<&str> {
+    let chars: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let step = chars.len().div_ceil(n).max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for k in 1..n {
+        let end = chars
+            .get(k * step)
+            .copied()
+            .unwrap_or(text.len())
+            .max(start);
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out.push(&text[start..]);
+    out
+}
+
 fn build_reply(
     s: &Shared,
     wire: Wire,
     req: &ChatRequest,
-    reply: &str,
+    reply: &Reply,
 ) -> (StatusCode, &'static str, String) {
     let input = tokens(req.chars_in);
-    let output = tokens(reply.chars().count());
+    let output = tokens(reply.output_chars());
     let id = s.next_id();
+    let calls = match reply {
+        Reply::Calls(c) => c.as_slice(),
+        Reply::Text(_) => &[],
+    };
+    let (finish, stop_reason) = if calls.is_empty() {
+        ("stop", "end_turn")
+    } else {
+        ("tool_calls", "tool_use")
+    };
     if !req.stream {
         let body = match wire {
-            Wire::OpenAi => json!({
-                "id": format!("chatcmpl-{id}"),
-                "object": "chat.completion",
-                "created": now_unix(),
-                "model": req.model,
-                "choices": [{
-                    "index": 0,
-                    "message": {"role": "assistant", "content": reply, "refusal": null},
-                    "logprobs": null,
-                    "finish_reason": "stop"
-                }],
-                "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
-            }),
-            Wire::Anthropic => json!({
-                "id": format!("msg_{id}"),
-                "type": "message",
-                "role": "assistant",
-                "model": req.model,
-                "content": [{"type": "text", "text": reply}],
-                "stop_reason": "end_turn",
-                "stop_sequence": null,
-                "usage": {"input_tokens": input, "output_tokens": output}
-            }),
-            Wire::Ollama => json!({
-                "model": req.model,
-                "created_at": rfc3339_now(),
-                "message": {"role": "assistant", "content": reply},
-                "done": true,
-                "done_reason": "stop",
-                "total_duration": 1000,
-                "load_duration": 0,
-                "prompt_eval_count": input,
-                "prompt_eval_duration": 0,
-                "eval_count": output,
-                "eval_duration": 1000
-            }),
+            Wire::OpenAi => {
+                let message = match reply.openai_calls() {
+                    Some(calls) => json!({"role": "assistant", "content": null, "refusal": null,
+                        "tool_calls": calls}),
+                    None => json!({"role": "assistant", "content": reply.text(), "refusal": null}),
+                };
+                json!({
+                    "id": format!("chatcmpl-{id}"),
+                    "object": "chat.completion",
+                    "created": now_unix(),
+                    "model": req.model,
+                    "choices": [{
+                        "index": 0,
+                        "message": message,
+                        "logprobs": null,
+                        "finish_reason": finish
+                    }],
+                    "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
+                })
+            }
+            Wire::Anthropic => {
+                let content: Vec<Value> = match reply {
+                    Reply::Text(text) => vec![json!({"type": "text", "text": text})],
+                    Reply::Calls(calls) => calls
+                        .iter()
+                        .map(|c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.args}))
+                        .collect(),
+                };
+                json!({
+                    "id": format!("msg_{id}"),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": req.model,
+                    "content": content,
+                    "stop_reason": stop_reason,
+                    "stop_sequence": null,
+                    "usage": {"input_tokens": input, "output_tokens": output}
+                })
+            }
+            Wire::Ollama => {
+                let mut message = json!({"role": "assistant", "content": reply.text()});
+                if let Some(calls) = reply.ollama_calls() {
+                    message["tool_calls"] = json!(calls);
+                }
+                json!({
+                    "model": req.model,
+                    "created_at": rfc3339_now(),
+                    "message": message,
+                    "done": true,
+                    "done_reason": "stop",
+                    "total_duration": 1000,
+                    "load_duration": 0,
+                    "prompt_eval_count": input,
+                    "prompt_eval_duration": 0,
+                    "eval_count": output,
+                    "eval_duration": 1000
+                })
+            }
         };
         return (StatusCode::OK, "application/json", body.to_string());
     }
@@ -714,14 +1120,38 @@ fn build_reply(
                     "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
                 })
             };
-            let mut events = vec![chunk(
-                json!({"role": "assistant", "content": ""}),
-                Value::Null,
-            )];
-            for p in pieces(reply) {
-                events.push(chunk(json!({"content": p}), Value::Null));
+            let mut events = Vec::new();
+            match reply {
+                Reply::Text(text) => {
+                    events.push(chunk(
+                        json!({"role": "assistant", "content": ""}),
+                        Value::Null,
+                    ));
+                    for p in pieces(text) {
+                        events.push(chunk(json!({"content": p}), Value::Null));
+                    }
+                }
+                Reply::Calls(calls) => {
+                    events.push(chunk(
+                        json!({"role": "assistant", "content": null}),
+                        Value::Null,
+                    ));
+                    for (i, c) in calls.iter().enumerate() {
+                        events.push(chunk(
+                            json!({"tool_calls": [{"index": i, "id": c.id, "type": "function",
+                                "function": {"name": c.name, "arguments": ""}}]}),
+                            Value::Null,
+                        ));
+                        for p in split_n(&c.args_text, 3) {
+                            events.push(chunk(
+                                json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}),
+                                Value::Null,
+                            ));
+                        }
+                    }
+                }
             }
-            events.push(chunk(json!({}), json!("stop")));
+            events.push(chunk(json!({}), json!(finish)));
             if req.include_usage {
                 events.push(json!({
                     "id": format!("chatcmpl-{id}"),
@@ -738,34 +1168,57 @@ fn build_reply(
             out.push_str("data: [DONE]\n\n");
         }
         Wire::Anthropic => {
-            let mut events: Vec<(&str, Value)> = vec![
-                (
-                    "message_start",
-                    json!({"type": "message_start", "message": {
-                        "id": format!("msg_{id}"), "type": "message", "role": "assistant", "model": req.model,
-                        "content": [], "stop_reason": null, "stop_sequence": null,
-                        "usage": {"input_tokens": input, "output_tokens": 1}
-                    }}),
-                ),
-                (
-                    "content_block_start",
-                    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-                ),
-                ("ping", json!({"type": "ping"})),
-            ];
-            for p in pieces(reply) {
-                events.push((
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}),
-                ));
+            let mut events: Vec<(&str, Value)> = vec![(
+                "message_start",
+                json!({"type": "message_start", "message": {
+                    "id": format!("msg_{id}"), "type": "message", "role": "assistant", "model": req.model,
+                    "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": input, "output_tokens": 1}
+                }}),
+            )];
+            match reply {
+                Reply::Text(text) => {
+                    events.push((
+                        "content_block_start",
+                        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                    ));
+                    events.push(("ping", json!({"type": "ping"})));
+                    for p in pieces(text) {
+                        events.push((
+                            "content_block_delta",
+                            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}),
+                        ));
+                    }
+                    events.push((
+                        "content_block_stop",
+                        json!({"type": "content_block_stop", "index": 0}),
+                    ));
+                }
+                Reply::Calls(calls) => {
+                    events.push(("ping", json!({"type": "ping"})));
+                    for (i, c) in calls.iter().enumerate() {
+                        events.push((
+                            "content_block_start",
+                            json!({"type": "content_block_start", "index": i, "content_block":
+                                {"type": "tool_use", "id": c.id, "name": c.name, "input": {}}}),
+                        ));
+                        for p in split_n(&c.args_text, 3) {
+                            events.push((
+                                "content_block_delta",
+                                json!({"type": "content_block_delta", "index": i,
+                                    "delta": {"type": "input_json_delta", "partial_json": p}}),
+                            ));
+                        }
+                        events.push((
+                            "content_block_stop",
+                            json!({"type": "content_block_stop", "index": i}),
+                        ));
+                    }
+                }
             }
             events.push((
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": 0}),
-            ));
-            events.push((
                 "message_delta",
-                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
                        "usage": {"output_tokens": output}}),
             ));
             events.push(("message_stop", json!({"type": "message_stop"})));
@@ -774,12 +1227,26 @@ fn build_reply(
             }
         }
         Wire::Ollama => {
-            for p in pieces(reply) {
-                let line = json!({
-                    "model": req.model, "created_at": rfc3339_now(),
-                    "message": {"role": "assistant", "content": p}, "done": false
-                });
-                out.push_str(&format!("{line}\n"));
+            match reply {
+                Reply::Text(text) => {
+                    for p in pieces(text) {
+                        let line = json!({
+                            "model": req.model, "created_at": rfc3339_now(),
+                            "message": {"role": "assistant", "content": p}, "done": false
+                        });
+                        out.push_str(&format!("{line}\n"));
+                    }
+                }
+                Reply::Calls(_) => {
+                    // Like the real server: the calls arrive whole, in one line.
+                    let line = json!({
+                        "model": req.model, "created_at": rfc3339_now(),
+                        "message": {"role": "assistant", "content": "",
+                            "tool_calls": reply.ollama_calls()},
+                        "done": false
+                    });
+                    out.push_str(&format!("{line}\n"));
+                }
             }
             let last = json!({
                 "model": req.model, "created_at": rfc3339_now(),
@@ -795,7 +1262,6 @@ fn build_reply(
     (StatusCode::OK, stream_content_type(wire), out)
 }
 
-/// A response that declares more bytes than it sends, then drops the connection.
 /// The reply with the usage a `[[usage:IN,OUT]]` directive claims, whatever was really used.
 fn report_usage(wire: Wire, body: &str, input: u64, output: u64) -> String {
     let Ok(mut v) = serde_json::from_str::<Value>(body) else {
@@ -861,6 +1327,7 @@ fn connection_reset(content_type: &'static str) -> Response {
     resp
 }
 
+/// A response that declares more bytes than it sends, then drops the connection.
 fn truncated(content_type: &'static str, body: String) -> Response {
     let full = body.len();
     let half = Bytes::from(body.into_bytes()).slice(..full / 2);

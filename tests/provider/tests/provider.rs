@@ -830,3 +830,502 @@ fn binary_prints_its_address_and_serves() {
     let _ = child.wait();
     assert_eq!(r.unwrap().json()["message"]["content"], "echo: bin");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tool calling.
+
+const READ_FILE: &str = r#"{"type": "function", "function": {"name": "read_file", "description": "Reads a file.",
+    "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}"#;
+
+fn openai_tools() -> Value {
+    json!([serde_json::from_str::<Value>(READ_FILE).unwrap()])
+}
+
+fn anthropic_tools() -> Value {
+    json!([{"name": "read_file", "description": "Reads a file.",
+            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}])
+}
+
+/// The `data:` JSON events of an SSE body.
+fn sse_data(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn openai_tool_loop() {
+    let p = start().await;
+    let prompt = r#"Read a.txt [[call:read_file {"path": "a.txt"}]] [[echo-tools]]"#;
+    let mut messages = vec![json!({"role": "user", "content": prompt})];
+    let body = |messages: &Vec<Value>| json!({"model": "gpt-test", "max_tokens": 64, "messages": messages, "tools": openai_tools()});
+
+    // Turn 0: the call.
+    let r = post(p.addr(), "/v1/chat/completions", body(&messages)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert_eq!(choice["message"]["content"], Value::Null);
+    let calls = choice["message"]["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["id"], "call_0_0");
+    assert_eq!(calls[0]["type"], "function");
+    assert_eq!(calls[0]["function"]["name"], "read_file");
+    let args: Value =
+        serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"path": "a.txt"}));
+    // Tool definitions count as input: more than the prompt alone.
+    let plain = post(
+        p.addr(),
+        "/v1/chat/completions",
+        json!({"model": "gpt-test", "messages": [{"role": "user", "content": prompt}]}),
+    )
+    .await;
+    assert!(v["usage"]["prompt_tokens"].as_u64() > plain.json()["usage"]["prompt_tokens"].as_u64());
+    // Without tools, the same prompt is answered in text.
+    assert_eq!(plain.json()["choices"][0]["finish_reason"], "stop");
+
+    // Turn 1: the result, then the final text — with tools off.
+    messages.push(choice["message"].clone());
+    messages.push(json!({"role": "tool", "tool_call_id": "call_0_0", "content": "hello"}));
+    let mut last = body(&messages);
+    last["tool_choice"] = json!("none");
+    let r = post(p.addr(), "/v1/chat/completions", last).await;
+    let echoed: Value = serde_json::from_str(&openai_content(&r)).unwrap();
+    assert_eq!(
+        echoed,
+        json!([{"name": "read_file", "id": "call_0_0", "content": "hello", "is_error": false}])
+    );
+    assert_eq!(r.json()["choices"][0]["finish_reason"], "stop");
+
+    let s = p.stats();
+    assert_eq!(s.count(prompt), 3);
+    let (first, last) = (&s.requests[0], &s.requests[2]);
+    assert_eq!((first.tools, first.tool_turn, first.tool_calls), (1, 0, 1));
+    assert!(!first.tool_choice_none);
+    assert_eq!(s.requests[1].tools, 0);
+    assert_eq!(
+        (
+            last.tools,
+            last.tool_turn,
+            last.tool_results,
+            last.tool_calls
+        ),
+        (1, 1, 1, 0)
+    );
+    assert!(last.tool_choice_none);
+    assert_eq!(last.prompt, prompt);
+}
+
+#[tokio::test]
+async fn openai_two_calls_validation_and_tool_choice_none() {
+    let p = start().await;
+    let prompt = r#"[[call:read_file {"path": "a"}]] [[call+:stat]] [[call:read_file {"path": "b"}]] [[reply:done]]"#;
+    let body = |messages: Value| json!({"model": "gpt-test", "messages": messages, "tools": openai_tools()});
+    let user = json!({"role": "user", "content": prompt});
+
+    // tool_choice "none": text, and the turn is not used up.
+    let mut none = body(json!([user]));
+    none["tool_choice"] = json!("none");
+    let r = post(p.addr(), "/v1/chat/completions", none).await;
+    assert_eq!(openai_content(&r), "done");
+
+    let r = post(p.addr(), "/v1/chat/completions", body(json!([user]))).await;
+    let msg = r.json()["choices"][0]["message"].clone();
+    let calls = msg["tool_calls"].as_array().unwrap();
+    let ids: Vec<&str> = calls.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["call_0_0", "call_0_1"]);
+    assert_eq!(calls[1]["function"]["name"], "stat"); // not declared: sent all the same
+    assert_eq!(calls[1]["function"]["arguments"], "{}");
+
+    let result =
+        |id: &str| json!({"role": "tool", "tool_call_id": id, "content": format!("r {id}")});
+    // Only one of the two answered.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        body(json!([user, msg, result("call_0_0")])),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    assert!(r.text().contains("call_0_1"));
+    // … or answered after a user message.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        body(json!([user, msg, result("call_0_0"), {"role": "user", "content": "x"}, result("call_0_1")])),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // An unknown id.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        body(json!([
+            user,
+            msg,
+            result("call_0_0"),
+            result("call_0_1"),
+            result("call_9")
+        ])),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("role 'tool'"));
+    // A tool message with no assistant call before it.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        body(json!([user, result("call_0_0")])),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+
+    // Both answered: turn 1, the second scripted turn.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        body(json!([user, msg, result("call_0_1"), result("call_0_0")])),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let msg1 = r.json()["choices"][0]["message"].clone();
+    assert_eq!(msg1["tool_calls"][0]["id"], "call_1_0");
+    assert_eq!(
+        msg1["tool_calls"][0]["function"]["arguments"],
+        r#"{"path":"b"}"#
+    );
+    // Turn 2: no more scripted calls, the normal reply.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        body(json!([
+            user,
+            msg,
+            result("call_0_1"),
+            result("call_0_0"),
+            msg1,
+            result("call_1_0")
+        ])),
+    )
+    .await;
+    assert_eq!(openai_content(&r), "done");
+}
+
+#[tokio::test]
+async fn openai_badargs_streaming_and_faults() {
+    let p = start().await;
+    let prompt = r#"[[call:read_file {"path": "a"}]] [[badargs]] [[call:read_file {"path": "b"}]]"#;
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        json!({"model": "m", "messages": [{"role": "user", "content": prompt}], "tools": openai_tools()}),
+    )
+    .await;
+    let call = r.json()["choices"][0]["message"]["tool_calls"][0].clone();
+    let args = call["function"]["arguments"].as_str().unwrap().to_string();
+    assert_eq!(args, r#"{"path": "#);
+    assert!(serde_json::from_str::<Value>(&args).is_err());
+    // Only the first call turn is broken.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        json!({"model": "m", "tools": openai_tools(), "messages": [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": null, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_0_0", "content": "error: bad arguments"}]}),
+    )
+    .await;
+    let args = r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].clone();
+    assert_eq!(args, r#"{"path":"b"}"#);
+
+    // Streaming: the id and name first, then the arguments in pieces.
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
+               "messages": [{"role": "user", "content": r#"[[call:read_file {"path": "a"}]] [[call+:stat {"deep": true}]]"#}],
+               "tools": openai_tools()}),
+    )
+    .await;
+    let chunks = sse_data(&r.text());
+    let mut calls: Vec<(String, String, String)> = Vec::new();
+    for c in &chunks {
+        for tc in c["choices"]
+            .get(0)
+            .and_then(|ch| ch["delta"]["tool_calls"].as_array())
+            .into_iter()
+            .flatten()
+        {
+            let i = tc["index"].as_u64().unwrap() as usize;
+            if let Some(id) = tc["id"].as_str() {
+                assert_eq!(i, calls.len());
+                calls.push((
+                    id.into(),
+                    tc["function"]["name"].as_str().unwrap().into(),
+                    String::new(),
+                ));
+            }
+            calls[i]
+                .2
+                .push_str(tc["function"]["arguments"].as_str().unwrap());
+        }
+    }
+    assert_eq!(
+        calls,
+        [
+            (
+                "call_0_0".into(),
+                "read_file".into(),
+                r#"{"path":"a"}"#.into()
+            ),
+            ("call_0_1".into(), "stat".into(), r#"{"deep":true}"#.into())
+        ]
+    );
+    let finish: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0).map(|ch| &ch["finish_reason"]))
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finish, [&json!("tool_calls")]);
+    assert!(
+        chunks.last().unwrap()["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    // Faults count over the whole loop, keyed by the first user message.
+    let prompt = "[[fail:429 x1]] [[call:read_file {}]] [[reply:fin]] [[fail:500 x1]]";
+    let user = json!({"role": "user", "content": prompt});
+    let body = |m: Value| json!({"model": "m", "tools": openai_tools(), "messages": m});
+    let r = post(p.addr(), "/v1/chat/completions", body(json!([user]))).await;
+    assert_eq!(r.status, 429);
+    let r = post(p.addr(), "/v1/chat/completions", body(json!([user]))).await;
+    assert_eq!(r.status, 500);
+    let r = post(p.addr(), "/v1/chat/completions", body(json!([user]))).await;
+    let msg = r.json()["choices"][0]["message"].clone();
+    assert_eq!(msg["tool_calls"][0]["function"]["name"], "read_file");
+    let r = post(
+        p.addr(),
+        "/v1/chat/completions",
+        body(json!([user, msg, {"role": "tool", "tool_call_id": "call_0_0", "content": "x"}])),
+    )
+    .await;
+    assert_eq!(openai_content(&r), "fin");
+    assert_eq!(p.stats().count(prompt), 4);
+}
+
+#[tokio::test]
+async fn anthropic_tool_loop_and_validation() {
+    let p = start().await;
+    let prompt = r#"[[call:read_file {"path": "a"}]] [[call+:stat {"n": 1}]] [[echo-tools]]"#;
+    let user = json!({"role": "user", "content": prompt});
+    let body = |m: Value| json!({"model": "c", "max_tokens": 64, "tools": anthropic_tools(), "messages": m});
+
+    let r = anthropic(p.addr(), body(json!([user]))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["stop_reason"], "tool_use");
+    assert_eq!(
+        v["content"],
+        json!([{"type": "tool_use", "id": "toolu_0_0", "name": "read_file", "input": {"path": "a"}},
+               {"type": "tool_use", "id": "toolu_0_1", "name": "stat", "input": {"n": 1}}])
+    );
+    let assistant = json!({"role": "assistant", "content": v["content"]});
+    let results = json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_0_0", "content": "hello"},
+        {"type": "tool_result", "tool_use_id": "toolu_0_1",
+         "content": [{"type": "text", "text": "no "}, {"type": "text", "text": "such file"}], "is_error": true}]});
+
+    // The loop's final turn, tools off.
+    let mut last = body(json!([user, assistant, results]));
+    last["tool_choice"] = json!({"type": "none"});
+    let r = anthropic(p.addr(), last).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["stop_reason"], "end_turn");
+    let echoed: Value =
+        serde_json::from_str(r.json()["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        echoed,
+        json!([{"name": "read_file", "id": "toolu_0_0", "content": "hello", "is_error": false},
+               {"name": "stat", "id": "toolu_0_1", "content": "no such file", "is_error": true}])
+    );
+    let s = p.stats();
+    let rec = s.requests.last().unwrap();
+    assert_eq!(rec.prompt, prompt);
+    assert!(rec.tool_choice_none);
+    assert_eq!(
+        (rec.tools, rec.tool_turn, rec.tool_results, rec.tool_calls),
+        (1, 1, 2, 0)
+    );
+    assert_eq!(s.requests[0].tool_calls, 2);
+
+    // tool_choice none on the first turn: text.
+    let mut none = body(json!([user]));
+    none["tool_choice"] = json!({"type": "none"});
+    let r = anthropic(p.addr(), none).await;
+    assert_eq!(r.json()["content"][0]["type"], "text");
+
+    // Validation, like the real API.
+    let bad = |m: Value| body(m);
+    let one_result = json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_0_0", "content": "hello"}]});
+    let r = anthropic(p.addr(), bad(json!([user, assistant, one_result]))).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    assert!(r.text().contains("toolu_0_1"));
+    let wrong_id = json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_0_0", "content": "a"},
+        {"type": "tool_result", "tool_use_id": "toolu_0_1", "content": "b"},
+        {"type": "tool_result", "tool_use_id": "toolu_x", "content": "c"}]});
+    let r = anthropic(p.addr(), bad(json!([user, assistant, wrong_id]))).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("toolu_x"));
+    // Results not in the message right after the call.
+    let r = anthropic(
+        p.addr(),
+        bad(json!([user, assistant, {"role": "user", "content": "wait"}, {"role": "assistant", "content": "ok"}, results])),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // tool_use blocks without tools declared.
+    let r = anthropic(
+        p.addr(),
+        json!({"model": "c", "max_tokens": 5, "messages": [user, assistant, results]}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("must define tools"));
+}
+
+#[tokio::test]
+async fn anthropic_badargs_and_streaming() {
+    let p = start().await;
+    let r = anthropic(
+        p.addr(),
+        json!({"model": "c", "max_tokens": 64, "tools": anthropic_tools(),
+               "messages": [{"role": "user", "content": r#"[[badargs]] [[call:read_file {"path": "a"}]]"#}]}),
+    )
+    .await;
+    assert_eq!(r.json()["content"][0]["input"], json!(r#"{"path":"a"}"#));
+
+    let r = anthropic(
+        p.addr(),
+        json!({"model": "c", "max_tokens": 64, "stream": true, "tools": anthropic_tools(),
+               "messages": [{"role": "user", "content": r#"[[call:read_file {"path": "a"}]] [[call+:stat]]"#}]}),
+    )
+    .await;
+    let events = sse_data(&r.text());
+    let starts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "content_block_start")
+        .map(|e| &e["content_block"])
+        .collect();
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[0]["type"], "tool_use");
+    assert_eq!(starts[1]["id"], "toolu_0_1");
+    let input = |i: u64| -> Value {
+        let text: String = events
+            .iter()
+            .filter(|e| e["type"] == "content_block_delta" && e["index"] == i)
+            .map(|e| e["delta"]["partial_json"].as_str().unwrap())
+            .collect();
+        serde_json::from_str(&text).unwrap()
+    };
+    assert_eq!(input(0), json!({"path": "a"}));
+    assert_eq!(input(1), json!({}));
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+}
+
+#[tokio::test]
+async fn ollama_tool_loop() {
+    let p = start().await;
+    let prompt = r#"[[call:read_file {"path": "a"}]] [[call+:stat]] [[echo-tools]]"#;
+    let user = json!({"role": "user", "content": prompt});
+    let body =
+        |m: Value| json!({"model": "l", "stream": false, "tools": openai_tools(), "messages": m});
+    let r = post(p.addr(), "/api/chat", body(json!([user]))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let msg = r.json()["message"].clone();
+    assert_eq!(
+        msg,
+        json!({"role": "assistant", "content": "",
+               "tool_calls": [{"function": {"name": "read_file", "arguments": {"path": "a"}}},
+                              {"function": {"name": "stat", "arguments": {}}}]})
+    );
+    // Lenient: results matched by name only, no ids needed.
+    let r = post(
+        p.addr(),
+        "/api/chat",
+        body(json!([user, msg,
+            {"role": "tool", "tool_name": "read_file", "content": "hello"},
+            {"role": "tool", "tool_name": "stat", "content": "42"}])),
+    )
+    .await;
+    let echoed: Value =
+        serde_json::from_str(r.json()["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        echoed,
+        json!([{"name": "read_file", "id": null, "content": "hello", "is_error": false},
+               {"name": "stat", "id": null, "content": "42", "is_error": false}])
+    );
+    assert!(r.json()["message"].get("tool_calls").is_none());
+    let rec = p.stats().requests.last().unwrap().clone();
+    assert_eq!(
+        (rec.tools, rec.tool_turn, rec.tool_results, rec.tool_calls),
+        (1, 1, 2, 0)
+    );
+
+    // [[badargs]]: the arguments are a JSON string.
+    let r = post(
+        p.addr(),
+        "/api/chat",
+        body(
+            json!([{"role": "user", "content": r#"[[call:read_file {"path": "a"}]] [[badargs]]"#}]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.json()["message"]["tool_calls"][0]["function"]["arguments"],
+        json!(r#"{"path":"a"}"#)
+    );
+
+    // Streaming (the default): the calls in one line, then the done line.
+    let r = post(
+        p.addr(),
+        "/api/chat",
+        json!({"model": "l", "tools": openai_tools(), "messages": [user]}),
+    )
+    .await;
+    let lines: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let calls: Vec<&Value> = lines
+        .iter()
+        .filter_map(|l| l["message"]["tool_calls"].as_array())
+        .flatten()
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(lines.last().unwrap()["done"], true);
+
+    // No tools declared: text.
+    let r = post(
+        p.addr(),
+        "/api/chat",
+        json!({"model": "l", "stream": false, "messages": [user]}),
+    )
+    .await;
+    assert_eq!(r.json()["message"]["content"], "[]");
+}
