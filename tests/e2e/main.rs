@@ -9,6 +9,7 @@ mod durable;
 mod examples;
 mod fault_matrix;
 mod hardening;
+mod integrate;
 mod interop;
 mod lsp;
 mod lsp_bench;

@@ -1,6 +1,9 @@
 //! The command-line face of odw: a thin adapter over the engine (README, "CLI").
 
+mod agents;
 pub mod check;
+mod doctor;
+mod integrate;
 mod journal;
 mod logging;
 mod plan;
@@ -45,6 +48,10 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Write a topology's starting script.
     New(plan::NewArgs),
+    /// Register odw (`odw mcp`) as an MCP server with a coding agent.
+    Integrate(integrate::IntegrateArgs),
+    /// Check odw's registration with every coding agent (exit 1 when a registered entry fails).
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Entry point of the `odw` binary.
@@ -83,6 +90,8 @@ pub fn main() -> ExitCode {
         Command::Lsp => crate::lsp::main(),
         Command::Plan(args) => plan::main(args),
         Command::New(args) => plan::new(args),
+        Command::Integrate(args) => integrate::main(args),
+        Command::Doctor(args) => doctor::main(args),
     }
 }
 
