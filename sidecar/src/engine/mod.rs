@@ -79,7 +79,7 @@ struct LiveRun {
     script: String,
     dry_run: bool,
     started_at: u64,
-    cancel: Box<dyn Fn() + Send + Sync>,
+    controls: run::Controls,
     done: watch::Receiver<Option<RunResult>>,
 }
 
@@ -247,7 +247,7 @@ impl Engine {
                 script,
                 dry_run,
                 started_at: events::now_ms(),
-                cancel: started,
+                controls: started,
                 done: done_rx,
             },
         );
@@ -264,7 +264,21 @@ impl Engine {
         let runs = self.inner.runs.lock().unwrap();
         match runs.get(id) {
             Some(r) if r.done.borrow().is_none() => {
-                (r.cancel)();
+                (r.controls.cancel)();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Pauses a live run: no new agent call starts, those in flight finish and are journaled,
+    /// then the run ends `paused`, resumable from any face. False when the run is unknown or
+    /// already finished.
+    pub fn pause(&self, id: &RunId) -> bool {
+        let runs = self.inner.runs.lock().unwrap();
+        match runs.get(id) {
+            Some(r) if r.done.borrow().is_none() => {
+                (r.controls.pause)();
                 true
             }
             _ => false,
