@@ -322,6 +322,12 @@ impl Engine {
         if live.is_some() {
             return live;
         }
+        self.recorded_result(id)
+    }
+
+    /// A run's outcome as its journal records it, whichever process ran it last (a run this
+    /// engine finished may have been resumed elsewhere since).
+    pub fn recorded_result(&self, id: &RunId) -> Option<RunResult> {
         let row = self.inner.journal.as_ref()?.load_run(id).ok()??;
         Some(RunResult {
             run_id: row.run_id.clone(),

@@ -51,7 +51,9 @@ pub fn read(session: &Session, uri: &str) -> Result<ResourceContents, ErrorData>
     let id = RunId(uri.strip_prefix(PREFIX).ok_or_else(not_found)?.to_string());
     let engine = session.find(&id).map_err(|_| not_found())?;
     let live = engine.live_runs().contains(&id);
-    let result = (!live).then(|| engine.result(&id)).flatten();
+    let result = (!live)
+        .then(|| super::runs::settled(&engine, &id))
+        .flatten();
     let events = engine
         .journal()
         .and_then(|j| j.load_events(&id, 0).ok())

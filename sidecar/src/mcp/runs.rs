@@ -133,11 +133,15 @@ async fn follow(
     loop {
         tokio::select! {
             r = &mut done => {
-                if let Some(token) = &token && pending {
-                    let t = tally.borrow().clone();
+                let r = r.ok_or_else(|| format!("run {id} vanished"))?;
+                // The last events may still be on their way to the tally; the result's usage
+                // counts every call that ended.
+                if let Some(token) = &token {
+                    let mut t = tally.borrow().clone();
+                    t.settle(r.usage.agents);
                     notify(&ctx.peer, token, &t, &mut last_sent).await;
                 }
-                return r.ok_or_else(|| format!("run {id} vanished"));
+                return Ok(r);
             }
             _ = ctx.ct.cancelled() => {
                 engine.cancel(id);
@@ -172,7 +176,8 @@ async fn notify(
     last: &mut Option<(u64, u64, Option<String>)>,
 ) {
     let now = (t.finished(), t.total, t.phase.clone());
-    if last.as_ref() == Some(&now) {
+    // Nothing to count before the first agent() call; never a repeat.
+    if t.total == 0 || last.as_ref() == Some(&now) {
         return;
     }
     let mut p = ProgressNotificationParam::new(token.clone(), t.finished() as f64)
@@ -200,12 +205,18 @@ fn outcome(r: &RunResult) -> Value {
     v
 }
 
-/// The state of a run the engine knows: live, finished here, or from its journal.
+/// The outcome of a run that is not live here: the journal's, since another face may have
+/// resumed it after this one finished it; else what this engine kept.
+pub fn settled(engine: &Engine, id: &RunId) -> Option<RunResult> {
+    engine.recorded_result(id).or_else(|| engine.result(id))
+}
+
+/// The state of a run the engine knows: live here, else as recorded.
 fn state_of(engine: &Engine, id: &RunId) -> Option<RunState> {
     if engine.live_runs().contains(id) {
         return Some(RunState::Running);
     }
-    engine.result(id).map(|r| r.state)
+    settled(engine, id).map(|r| r.state)
 }
 
 pub fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
@@ -222,7 +233,7 @@ pub fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
             .unwrap_or_default(),
     };
     let finished = (state != RunState::Running)
-        .then(|| engine.result(&id))
+        .then(|| settled(&engine, &id))
         .flatten();
     let mut v = json!({
         "workflowId": id,
@@ -254,9 +265,7 @@ pub async fn result(session: &Session, args: Option<Map<String, Value>>) -> Repl
             json!({"workflowId": id, "status": RunState::Running, "result": null, "usage": usage}),
         );
     }
-    let r = engine
-        .result(&id)
-        .ok_or_else(|| format!("unknown workflowId {id}"))?;
+    let r = settled(&engine, &id).ok_or_else(|| format!("unknown workflowId {id}"))?;
     Ok(outcome(&r))
 }
 

@@ -73,6 +73,16 @@ impl Tally {
         self.running.remove(&call);
     }
 
+    /// Takes the final count of ended calls from the run's result (its last events may not
+    /// have been folded in yet).
+    pub fn settle(&mut self, ended: u64) {
+        let missing = ended.saturating_sub(self.finished());
+        self.completed += missing;
+        self.total = self.total.max(ended);
+        self.waiting.clear();
+        self.running.clear();
+    }
+
     /// Calls that ended one way or another.
     pub fn finished(&self) -> u64 {
         self.completed + self.failed + self.stopped
