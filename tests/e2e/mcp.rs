@@ -667,7 +667,6 @@ fn stdout_carries_only_json_rpc_and_older_protocols_are_negotiated() {
         run["result"]["structuredContent"]["status"], "succeeded",
         "{run}"
     );
-    drop(send);
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");

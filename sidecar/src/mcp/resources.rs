@@ -17,7 +17,7 @@ pub fn list(session: &Session) -> Vec<Resource> {
         .iter()
         .flat_map(|e| e.runs(LISTED))
         .collect();
-    runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
     runs.truncate(LISTED);
     runs.iter()
         .map(|r| {
