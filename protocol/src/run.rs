@@ -21,7 +21,8 @@ impl From<&str> for RunId {
 }
 
 /// The state of a run. `Running` is the only non-terminal state besides `Interrupted`,
-/// which marks a run whose process died and that can be resumed.
+/// which marks a run whose process died, and `Paused`, a run stopped on request after its
+/// calls in flight finished: both wait for a resume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
@@ -31,6 +32,7 @@ pub enum RunState {
     Cancelled,
     BudgetExhausted,
     Interrupted,
+    Paused,
 }
 
 impl RunState {
@@ -48,6 +50,7 @@ impl RunState {
             RunState::Cancelled => "cancelled",
             RunState::BudgetExhausted => "budget_exhausted",
             RunState::Interrupted => "interrupted",
+            RunState::Paused => "paused",
         }
     }
 
@@ -60,6 +63,7 @@ impl RunState {
             "cancelled" => RunState::Cancelled,
             "budget_exhausted" => RunState::BudgetExhausted,
             "interrupted" => RunState::Interrupted,
+            "paused" => RunState::Paused,
             _ => return None,
         })
     }

@@ -1,7 +1,7 @@
 //! odw: a local-first engine for dynamic multi-agent LLM workflows.
 //!
 //! The engine (`engine`, `sandbox`, `scheduler`, `providers`, `journal`, `check`) knows nothing
-//! about LSP or terminals; `cli` and `lsp` are thin adapters over it.
+//! about LSP, MCP or terminals; `cli`, `lsp` and `mcp` are thin adapters over it.
 
 pub mod budget;
 pub mod check;
@@ -11,6 +11,7 @@ pub mod engine;
 pub mod journal;
 pub mod json;
 pub mod lsp;
+pub mod mcp;
 pub mod plan;
 pub mod pricing;
 pub mod providers;

@@ -17,4 +17,5 @@ mod lsp_client;
 mod lsp_diagnostics;
 mod lsp_runs;
 mod lsp_scenario;
+mod mcp;
 mod plan;

@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Run a workflow script.
     Run(run::RunArgs),
-    /// Resume an interrupted, failed, cancelled or budget-stopped run from the journal.
+    /// Resume an interrupted, paused, failed, cancelled or budget-stopped run from the journal.
     Resume(runs::ResumeArgs),
     /// List recent runs.
     Runs(runs::ListArgs),
@@ -44,6 +44,8 @@ enum Command {
     },
     /// Run the language server on stdio
     Lsp,
+    /// Run the MCP server on stdio (for coding agents)
+    Mcp,
     /// Write a checked, estimated workflow script for a one-line task (never runs it).
     Plan(plan::PlanArgs),
     /// Write a topology's starting script.
@@ -88,6 +90,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => runs::show(args),
         Command::Check { files, json } => check::main(&files, json),
         Command::Lsp => crate::lsp::main(),
+        Command::Mcp => crate::mcp::main(),
         Command::Plan(args) => plan::main(args),
         Command::New(args) => plan::new(args),
         Command::Integrate(args) => integrate::main(args),

@@ -39,6 +39,8 @@ pub(super) struct RunShared {
     run_cap: usize,
     call_seq: AtomicU64,
     budget_hit: AtomicBool,
+    /// Set by a pause: calls not yet started are refused, those in flight finish.
+    paused: AtomicBool,
     /// The first error no retry can fix (a rejected API key): it ends the run at once, failed.
     fatal: Mutex<Option<String>>,
     waker: crate::sandbox::Waker,
@@ -151,6 +153,7 @@ impl RunShared {
             run_cap: req.concurrency.map(|c| c as usize).unwrap_or(usize::MAX),
             call_seq: AtomicU64::new(0),
             budget_hit: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             fatal: Mutex::new(None),
             waker,
             usage: Mutex::new(usage),
@@ -282,6 +285,15 @@ impl RunShared {
 
     pub fn emit(&self, kind: EventKind) {
         self.emitter.emit(kind);
+    }
+
+    /// Stops admitting agent calls; true the first time.
+    pub fn pause(&self) -> bool {
+        !self.paused.swap(true, Ordering::SeqCst)
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     pub fn budget_exhausted(&self) -> bool {
@@ -417,13 +429,13 @@ impl RunShared {
                 "the run's budget is exhausted".into(),
             ));
         }
-        if self.cancel.is_cancelled() {
-            return Err(self.fail_call(
-                call,
-                &label,
-                AgentErrorCode::Cancelled,
-                "run cancelled".into(),
-            ));
+        if self.cancel.is_cancelled() || self.paused() {
+            let why = if self.paused() {
+                "run paused"
+            } else {
+                "run cancelled"
+            };
+            return Err(self.fail_call(call, &label, AgentErrorCode::Cancelled, why.into()));
         }
         let route = agent::route_for(&model, &self.config, self.dry_run).map_err(|e| {
             let code = match e {

@@ -79,7 +79,7 @@ struct LiveRun {
     script: String,
     dry_run: bool,
     started_at: u64,
-    cancel: Box<dyn Fn() + Send + Sync>,
+    controls: run::Controls,
     done: watch::Receiver<Option<RunResult>>,
 }
 
@@ -247,7 +247,7 @@ impl Engine {
                 script,
                 dry_run,
                 started_at: events::now_ms(),
-                cancel: started,
+                controls: started,
                 done: done_rx,
             },
         );
@@ -264,7 +264,21 @@ impl Engine {
         let runs = self.inner.runs.lock().unwrap();
         match runs.get(id) {
             Some(r) if r.done.borrow().is_none() => {
-                (r.cancel)();
+                (r.controls.cancel)();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Pauses a live run: no new agent call starts, those in flight finish and are journaled,
+    /// then the run ends `paused`, resumable from any face. False when the run is unknown or
+    /// already finished.
+    pub fn pause(&self, id: &RunId) -> bool {
+        let runs = self.inner.runs.lock().unwrap();
+        match runs.get(id) {
+            Some(r) if r.done.borrow().is_none() => {
+                (r.controls.pause)();
                 true
             }
             _ => false,
@@ -308,6 +322,12 @@ impl Engine {
         if live.is_some() {
             return live;
         }
+        self.recorded_result(id)
+    }
+
+    /// A run's outcome as its journal records it, whichever process ran it last (a run this
+    /// engine finished may have been resumed elsewhere since).
+    pub fn recorded_result(&self, id: &RunId) -> Option<RunResult> {
         let row = self.inner.journal.as_ref()?.load_run(id).ok()??;
         Some(RunResult {
             run_id: row.run_id.clone(),

@@ -18,6 +18,15 @@ use tokio_util::sync::CancellationToken;
 
 pub(super) type CancelFn = Box<dyn Fn() + Send + Sync>;
 
+/// How the engine stops a live run.
+pub(super) struct Controls {
+    /// Stops at once: calls in flight are abandoned, the run ends `cancelled`.
+    pub cancel: CancelFn,
+    /// Stops admitting calls, lets those in flight finish and be journaled, then interrupts the
+    /// script: the run ends `paused` and resumes without repaying anything.
+    pub pause: CancelFn,
+}
+
 /// What the engine hands a run besides the request.
 pub(super) struct Launch {
     pub id: RunId,
@@ -40,12 +49,12 @@ pub(super) struct Replay {
 /// How often a live run tells the journal it is still alive.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Starts the run's driver task; returns the function that cancels it.
+/// Starts the run's driver task; returns the functions that stop it.
 pub(super) fn start(
     launch: Launch,
     req: RunRequest,
     done: watch::Sender<Option<RunResult>>,
-) -> Result<CancelFn, StartError> {
+) -> Result<Controls, StartError> {
     if !req.cwd.is_dir() {
         return Err(StartError::Invalid(format!(
             "the workspace directory {} does not exist",
@@ -86,6 +95,21 @@ pub(super) fn start(
             waker: waker.clone(),
         },
     ));
+    let pause_fn: CancelFn = {
+        let (shared, waker) = (shared.clone(), waker.clone());
+        let io = tokio::runtime::Handle::current();
+        Box::new(move || {
+            if shared.pause() {
+                let (shared, waker) = (shared.clone(), waker.clone());
+                // The script may be awaiting nothing but those calls, or busy elsewhere: once
+                // they are recorded, it is interrupted (a resume replays it from the top).
+                io.spawn(async move {
+                    shared.drain().await;
+                    waker.cancel();
+                });
+            }
+        })
+    };
     let cancel_fn: CancelFn = {
         let cancel = cancel.clone();
         Box::new(move || {
@@ -94,7 +118,10 @@ pub(super) fn start(
         })
     };
     tokio::spawn(drive(shared, req, inbox, done, launch.owner, resumed));
-    Ok(cancel_fn)
+    Ok(Controls {
+        cancel: cancel_fn,
+        pause: pause_fn,
+    })
 }
 
 async fn drive(
@@ -316,6 +343,9 @@ fn preflight(req: &RunRequest) -> Result<(), String> {
 /// Turns the script's outcome into the run's one terminal state and writes the readable result.
 fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) -> RunResult {
     let budget_hit = shared.budget_exhausted();
+    // Paused and stopped by it: either the script was interrupted, or it went on without the
+    // calls the pause refused (its result would lack them).
+    let paused = shared.paused() && (outcome.is_err() || shared.usage().cancelled > 0);
     // A result that cannot be kept exactly fails the run rather than becoming `null`.
     let outcome = outcome.and_then(|json| {
         crate::json::parse::<serde_json::Value>(&json).map_err(|e| ScriptError {
@@ -332,6 +362,14 @@ fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) 
             RunState::Failed,
             serde_json::Value::Null,
             shared.fatal_error(),
+        ),
+        _ if paused && !shared.cancel.is_cancelled() => (
+            RunState::Paused,
+            serde_json::Value::Null,
+            Some(format!(
+                "paused: calls in flight finished and were recorded; `odw resume {}` continues",
+                shared.id
+            )),
         ),
         Ok(value) => {
             if budget_hit {

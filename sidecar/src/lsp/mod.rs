@@ -18,7 +18,7 @@ mod runs;
 mod scripts;
 mod server;
 mod session;
-mod stdio;
+pub(crate) mod stdio;
 mod to_proto;
 pub(crate) mod transport;
 

@@ -171,6 +171,7 @@ fn state_words(s: RunState) -> &'static str {
         RunState::Cancelled => "cancelled",
         RunState::BudgetExhausted => "budget exhausted",
         RunState::Interrupted => "interrupted",
+        RunState::Paused => "paused",
     }
 }
 

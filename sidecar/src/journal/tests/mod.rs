@@ -327,3 +327,37 @@ fn resumed_calls_restart_but_succeeded_results_stay() {
     assert_eq!(calls[0].result, Some(json!("first")));
     assert_eq!(calls[0].call_seq, 1);
 }
+
+#[test]
+fn a_v2_journal_learns_the_paused_state_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odw.db");
+    // A journal as an odw with two migrations left it, with a run, a call and an event.
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    let id = RunId::from("r-old");
+    j.create_run(&new_run("r-old", Owner::current())).unwrap();
+    j.append_event(&event(
+        "r-old",
+        1,
+        EventKind::PhaseStarted { phase: "a".into() },
+    ));
+    j.set_state(&id, RunState::Paused, Some("paused"), None);
+    j.flush().unwrap();
+    drop(j);
+    assert_eq!(user_version(&path), schema::MIGRATIONS.len() as i64);
+    let j = Journal::open(&path).unwrap();
+    assert_eq!(j.load_run(&id).unwrap().unwrap().state, RunState::Paused);
+    assert_eq!(j.load_events(&id, 0).unwrap().len(), 1);
+    assert_eq!(j.integrity_check().unwrap(), "ok");
+    // The constraint still refuses what is not a state.
+    let conn = Connection::open(&path).unwrap();
+    let bad = conn.execute("UPDATE runs SET state = 'bogus' WHERE run_id = 'r-old'", []);
+    assert!(bad.is_err(), "{bad:?}");
+}
