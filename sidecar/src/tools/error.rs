@@ -1,5 +1,8 @@
 //! The one error type of the workspace tools; its messages reach scripts and models verbatim.
 
+use std::net::IpAddr;
+use std::time::Duration;
+
 use super::read::MAX_FILE_BYTES;
 
 /// Why a tool call failed, worded for the script author (or model) who made it.
@@ -40,6 +43,33 @@ pub enum ToolError {
     /// No tool has this name.
     #[error("unknown tool `{name}`: the tools are {}", super::dispatch::TOOL_NAMES.join(", "))]
     UnknownTool { name: String },
+    /// `web_fetch` will not fetch this URL: it does not parse, is not http(s), or carries
+    /// credentials.
+    #[error("web_fetch cannot fetch {url}: {reason}")]
+    WebUrl { url: String, reason: String },
+    /// The host is, or resolves to, an address outside the public internet.
+    #[error(
+        "web_fetch refused {host}:{port}: its address {address} is {kind}; to allow it, set \
+         `[tools.web] allow_private = true` or `allow = [\"{host}:{port}\"]` in odw.toml"
+    )]
+    WebBlocked {
+        host: String,
+        port: u16,
+        address: IpAddr,
+        kind: &'static str,
+    },
+    /// The redirect chain is longer than the limit (or loops).
+    #[error("web_fetch gave up at {url}: more than {max} redirects (a redirect loop?)")]
+    WebRedirects { url: String, max: usize },
+    /// The whole fetch, redirects and body included, ran past its deadline.
+    #[error(
+        "web_fetch timed out after {} s fetching {url}: the server is slow or not answering; try again later or another source",
+        timeout.as_secs_f64()
+    )]
+    WebTimeout { url: String, timeout: Duration },
+    /// The connection or the HTTP exchange failed.
+    #[error("web_fetch could not fetch {url}: {reason}")]
+    WebRequest { url: String, reason: String },
     /// The operating system refused a read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -69,6 +99,22 @@ mod tests {
         assert_eq!(mebibytes(MIB + 1), "1.1 MiB");
         assert_eq!(mebibytes(MIB * 32 / 10), "3.2 MiB");
         assert_eq!(mebibytes(MIB * 2), "2.0 MiB");
+    }
+
+    #[test]
+    fn blocked_message_says_how_to_allow() {
+        let message = ToolError::WebBlocked {
+            host: "localhost".into(),
+            port: 8080,
+            address: IpAddr::from([127, 0, 0, 1]),
+            kind: "loopback",
+        }
+        .to_string();
+        assert_eq!(
+            message,
+            "web_fetch refused localhost:8080: its address 127.0.0.1 is loopback; to allow it, set \
+             `[tools.web] allow_private = true` or `allow = [\"localhost:8080\"]` in odw.toml"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Reads are confined to the workspace root, both lexically and through symlinks. The gated tools
 //! (`write_file`, `run_bash`, `git`) are refused by [`Workspace::call`]: a run has no approval
 //! channel yet, and the default policy denies them.
+//!
+//! [`web::web_fetch`] is the exception: async, and it reaches the network, not the workspace.
 
 mod confine;
 pub(crate) mod dispatch;
@@ -12,6 +14,7 @@ mod open;
 mod read;
 mod search;
 mod walk;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 
