@@ -10,24 +10,7 @@ impl Workspace {
     /// refusing anything that leaves the root lexically (`..`) or through a symlink.
     pub(super) fn confine(&self, path: &str) -> Result<PathBuf, ToolError> {
         let escape = || ToolError::Escape { path: path.into() };
-        let given = Path::new(path);
-        let joined = if given.is_absolute() {
-            given.to_path_buf()
-        } else {
-            self.root.join(given)
-        };
-        let normalized = normalize(&joined);
-        let inside = if normalized.starts_with(&self.root) {
-            normalized
-        } else {
-            // An absolute path spelled with the root's non-canonical name is still inside.
-            let rest = self
-                .alias
-                .as_deref()
-                .and_then(|alias| normalized.strip_prefix(alias).ok())
-                .ok_or_else(escape)?;
-            self.root.join(rest)
-        };
+        let inside = self.root.join(self.lexically_inside(path)?);
 
         // The lexical check cannot see symlinks, so ask the filesystem where the path really
         // leads. For a path that does not exist, the deepest ancestor that does decides: a
@@ -52,6 +35,30 @@ impl Workspace {
                 source,
             }),
         }
+    }
+}
+
+impl Workspace {
+    /// `path` made root-relative without touching the filesystem: `.` and `..` resolved, and an
+    /// escape refused. Symlinks are left for the caller (`confine`, or a confined open) to judge.
+    pub(super) fn lexically_inside(&self, path: &str) -> Result<PathBuf, ToolError> {
+        let escape = || ToolError::Escape { path: path.into() };
+        let given = Path::new(path);
+        let joined = if given.is_absolute() {
+            given.to_path_buf()
+        } else {
+            self.root.join(given)
+        };
+        let normalized = normalize(&joined);
+        if let Ok(rest) = normalized.strip_prefix(&self.root) {
+            return Ok(rest.to_path_buf());
+        }
+        // An absolute path spelled with the root's non-canonical name is still inside.
+        self.alias
+            .as_deref()
+            .and_then(|alias| normalized.strip_prefix(alias).ok())
+            .map(Path::to_path_buf)
+            .ok_or_else(escape)
     }
 }
 

@@ -3,7 +3,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::git::GIT_SUBCOMMANDS;
 use super::read::MAX_FILE_BYTES;
+use super::write::MAX_WRITE_BYTES;
 
 /// Why a tool call failed, worded for the script author (or model) who made it.
 #[derive(Debug, thiserror::Error)]
@@ -77,12 +79,74 @@ pub enum ToolError {
         #[source]
         source: std::io::Error,
     },
+    /// `write_file` content over [`MAX_WRITE_BYTES`].
+    #[error("content too large to write: {} (limit 10 MiB): {path}", mebibytes(*size as u64))]
+    WriteTooLarge { path: String, size: usize },
+    /// `write_file` was given a directory.
+    #[error("cannot write {path}: it is a directory; give the path of a file")]
+    IsDirectory { path: String },
+    /// `write_file` was given a FIFO, socket or device, which a rename would silently replace.
+    #[error("cannot write {path}: it is a FIFO, socket or device, not a regular file")]
+    SpecialFile { path: String },
+    /// `write_file` was given a symlink to nothing; which file to create would be a guess.
+    #[error(
+        "cannot write {path}: it is a symbolic link to a file that does not exist; write to the path it should point at instead"
+    )]
+    DanglingSymlink { path: String },
+    /// A directory on the way to the file is a file.
+    #[error("cannot write {path}: {parent} is a file, not a directory")]
+    ParentNotDirectory { path: String, parent: String },
+    /// The operating system refused a write.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program (bash, git) could not be started.
+    #[error("cannot start {program}: {source} (is it installed and on PATH?)")]
+    Spawn {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading a child's output or waiting for it failed.
+    #[error("{program} failed while running: {source}")]
+    Process {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bash command matched an entry of the blocked commands.
+    #[error(
+        "command blocked: `{command}` matches \"{entry}\" in the blocked commands; to allow it, remove \"{entry}\" from [tools.bash] blocked_commands in odw.toml"
+    )]
+    Blocked { entry: String, command: String },
+    /// A git subcommand outside the git tool's allowlist.
+    #[error("git {subcommand} is not allowed: the git tool runs {}; use run_bash for anything else", GIT_SUBCOMMANDS.join(", "))]
+    GitSubcommand { subcommand: String },
+    /// A git option the git tool refuses.
+    #[error("git option {option} is not allowed: {reason}")]
+    GitOption {
+        option: String,
+        reason: &'static str,
+    },
+    /// The workspace is not inside a git work tree.
+    #[error(
+        "{path} is not inside a git work tree; run `git init` there, or use a workspace that is one"
+    )]
+    NotARepository { path: String },
+    /// A git command the tools run on their own behalf failed.
+    #[error("`git {command}` failed: {message}")]
+    GitFailed { command: String, message: String },
 }
 
 const MIB: u64 = 1 << 20;
 
 // The `TooLarge` message spells the limit as "1 MiB"; this keeps it honest.
 const _: () = assert!(MAX_FILE_BYTES == MIB);
+// And `WriteTooLarge` spells its limit as "10 MiB".
+const _: () = assert!(MAX_WRITE_BYTES as u64 == 10 * MIB);
 
 /// `size` in MiB with one decimal, rounded up so that anything over the limit never reads "1.0".
 fn mebibytes(size: u64) -> String {

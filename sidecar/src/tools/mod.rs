@@ -1,20 +1,26 @@
-//! Read-only tools a script reaches through `context.tools`: glob, read_file, search.
+//! The tools a script reaches through `context.tools`: glob, read_file and search, and the gated
+//! write_file, run_bash and git.
 //!
-//! Everything here is blocking; the engine calls it through `tokio::task::spawn_blocking`.
-//! Reads are confined to the workspace root, both lexically and through symlinks. The gated tools
-//! (`write_file`, `run_bash`, `git`) are refused by [`Workspace::call`]: a run has no approval
-//! channel yet, and the default policy denies them.
+//! The file tools are blocking; the engine calls them through `tokio::task::spawn_blocking`.
+//! `bash` and `git` run child processes and are async. Paths are confined to the workspace root,
+//! both lexically and through symlinks. [`Workspace::call`] refuses the gated tools: the engine
+//! calls their implementations once a call is approved.
 //!
-//! [`web::web_fetch`] is the exception: async, and it reaches the network, not the workspace.
+//! [`web::web_fetch`] is async too, and it reaches the network, not the workspace.
 
+pub mod bash;
+mod blocked;
 mod confine;
 pub(crate) mod dispatch;
 mod error;
+pub mod git;
 mod open;
+mod process;
 mod read;
 mod search;
 mod walk;
 pub mod web;
+mod write;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +28,7 @@ pub use error::ToolError;
 pub use read::MAX_FILE_BYTES;
 pub use search::{MAX_MATCH_TEXT_CHARS, MAX_SEARCH_MATCHES, Match};
 pub use walk::{DEFAULT_GLOB, MAX_GLOB_RESULTS, MAX_PATTERN_CHARS};
+pub use write::{MAX_WRITE_BYTES, Written};
 
 /// The directory a run's tools see; every path they take or return is relative to it.
 #[derive(Debug, Clone)]
