@@ -55,7 +55,7 @@ pub enum EventKind {
     AgentRetrying {
         call: u64,
         attempt: u32,
-        code: String,
+        code: AgentErrorCode,
         delay_ms: u64,
         message: String,
     },
@@ -90,9 +90,40 @@ pub enum EventKind {
         tokens_used: u64,
         cost_usd: f64,
     },
+    /// A tool that changes the machine waits for the user's decision.
     ApprovalRequested {
         tool: String,
+        /// What it will do: the path and first lines, the command, the git argv.
         detail: String,
+        /// The agent call that asked; absent for a script's own `context.tools` call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// How an approval ended (also when no one was asked: a policy or an earlier
+    /// "Allow for this run").
+    ApprovalDecided {
+        tool: String,
+        decision: ApprovalDecision,
+        by: DecidedBy,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
+    },
+    /// A tool call began (an agent's, in its tool loop, or the script's).
+    ToolStarted {
+        tool: String,
+        detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
+    },
+    /// A tool call ended; `error` when it failed or was denied (the model reads that too).
+    ToolFinished {
+        tool: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
+        error: bool,
+        duration_ms: u64,
     },
     RunFinished {
         state: RunState,
@@ -100,6 +131,33 @@ pub enum EventKind {
         error: Option<String>,
         usage: Usage,
     },
+}
+
+/// What was decided about a gated tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApprovalDecision {
+    /// This call runs.
+    AllowOnce,
+    /// This call and every later call of the same tool in this run.
+    AllowForRun,
+    Deny,
+}
+
+/// Who (or what) decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DecidedBy {
+    /// The user, in the editor's dialog or at the terminal prompt.
+    User,
+    /// `[approvals]` in odw.toml, or `--allow`/`--deny`.
+    Policy,
+    /// An earlier "Allow for this run".
+    Run,
+    /// Nobody answered within `[approvals] timeout_ms`.
+    Timeout,
+    /// Nobody can be asked (no terminal, a client without message actions).
+    NoChannel,
 }
 
 impl EventKind {
@@ -118,6 +176,9 @@ impl EventKind {
             EventKind::Checkpoint { .. } => "checkpoint",
             EventKind::BudgetWarning { .. } => "budgetWarning",
             EventKind::ApprovalRequested { .. } => "approvalRequested",
+            EventKind::ApprovalDecided { .. } => "approvalDecided",
+            EventKind::ToolStarted { .. } => "toolStarted",
+            EventKind::ToolFinished { .. } => "toolFinished",
             EventKind::RunFinished { .. } => "runFinished",
         }
     }
@@ -136,7 +197,7 @@ mod tests {
             kind: EventKind::AgentRetrying {
                 call: 1,
                 attempt: 2,
-                code: "rate_limit".into(),
+                code: AgentErrorCode::RateLimit,
                 delay_ms: 500,
                 message: "429".into(),
             },

@@ -9,5 +9,5 @@ pub mod lsp;
 pub mod run;
 
 pub use check::{Diagnostic, Position, Range, Severity};
-pub use event::{EventKind, RunEvent};
+pub use event::{ApprovalDecision, DecidedBy, EventKind, RunEvent};
 pub use run::{AgentErrorCode, Budget, Failure, RunId, RunResult, RunState, Usage};

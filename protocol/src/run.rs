@@ -75,7 +75,8 @@ impl fmt::Display for RunState {
     }
 }
 
-/// Why an `agent()` call failed; the script sees it as `err.code`.
+/// Why an `agent()` call or a `context.tools` call failed: the one table of the codes a script
+/// sees as `err.code`, shared by the sandbox, the engine, the scheduler and the faces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentErrorCode {
@@ -87,6 +88,10 @@ pub enum AgentErrorCode {
     SchemaInvalid,
     BudgetExhausted,
     Cancelled,
+    /// A `context.tools` call failed (a missing file, a bad argument, a refused git flag).
+    ToolError,
+    /// A tool that changes the machine was refused: by the user, a policy or a timeout.
+    Denied,
 }
 
 impl AgentErrorCode {
@@ -101,6 +106,8 @@ impl AgentErrorCode {
             AgentErrorCode::SchemaInvalid => "schema_invalid",
             AgentErrorCode::BudgetExhausted => "budget_exhausted",
             AgentErrorCode::Cancelled => "cancelled",
+            AgentErrorCode::ToolError => "tool_error",
+            AgentErrorCode::Denied => "denied",
         }
     }
 

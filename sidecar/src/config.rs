@@ -139,6 +139,129 @@ pub struct Config {
     pub limits: Limits,
     pub budget: BudgetConfig,
     pub pricing: BTreeMap<String, Price>,
+    pub approvals: ApprovalsConfig,
+    pub tools: ToolsConfig,
+    pub git: GitConfig,
+}
+
+/// What happens when an agent or a script calls a tool that changes the machine.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Run it without asking.
+    Allow,
+    /// Ask the user through the face (the editor's dialog, a terminal prompt); denied when
+    /// nobody can be asked or nobody answers in time.
+    Ask,
+    /// Never run it; the model reads the denial as the tool's result.
+    Deny,
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Allow => "allow",
+            Policy::Ask => "ask",
+            Policy::Deny => "deny",
+        }
+    }
+}
+
+/// `[approvals]`: a policy per gated tool (default `ask`) and how long an ask waits.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsConfig {
+    pub write_file: Policy,
+    pub run_bash: Policy,
+    pub git: Policy,
+    /// An unanswered ask is denied after this long.
+    pub timeout_ms: u64,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            write_file: Policy::Ask,
+            run_bash: Policy::Ask,
+            git: Policy::Ask,
+            timeout_ms: 120_000,
+        }
+    }
+}
+
+/// `[tools.*]`: limits of the tools that act.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    pub bash: BashConfig,
+    pub web: WebConfig,
+}
+
+/// `[tools.bash]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BashConfig {
+    /// A command still running after this long is killed with its whole process group.
+    pub timeout_ms: u64,
+    /// stdout and stderr are each cut after this many KiB.
+    pub max_output_kb: u64,
+    /// Commands refused before they start (a guard against mistakes, not a sandbox): an entry
+    /// blocks every simple command whose words start with its words.
+    pub blocked_commands: Vec<String>,
+}
+
+impl Default for BashConfig {
+    fn default() -> Self {
+        BashConfig {
+            timeout_ms: 120_000,
+            max_output_kb: 64,
+            blocked_commands: [
+                "sudo", "su", "doas", "shutdown", "reboot", "halt", "poweroff", "mkfs", "dd",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+/// `[tools.web]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Allow loopback, private and link-local addresses (refused by default: an agent reading
+    /// a web page must not reach the services of the machine or network it runs in).
+    pub allow_private: bool,
+    /// `host:port` entries allowed even when private (a local documentation server, say).
+    pub allow: Vec<String>,
+    pub timeout_ms: u64,
+    /// The body is cut after this many KiB.
+    pub max_kb: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            allow_private: false,
+            allow: Vec::new(),
+            timeout_ms: 30_000,
+            max_kb: 2048,
+        }
+    }
+}
+
+/// `[git]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitConfig {
+    /// The first git write of a run creates and switches to `odw/<run id>`, so the user's own
+    /// branch is never committed to.
+    pub branch: bool,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        GitConfig { branch: true }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -397,7 +397,7 @@ fn fuzz_tool_arguments() {
             call(v[0].as_str().unwrap_or("").to_string(), args);
         }
     }
-    let names = crate::tools::dispatch::TOOL_NAMES;
+    let names: Vec<&str> = crate::tools::TOOLS.iter().map(|t| t.id).collect();
     runner()
         .run(
             &(

@@ -190,6 +190,23 @@ fn neovim_runs_an_example_into_the_result_buffer_with_progress() {
 }
 
 #[test]
+fn neovim_asks_for_approval_with_its_own_dialog() {
+    let ws = Ws::new();
+    ws.write(
+        "writer.workflow.js",
+        "export const meta = { name: \"writer\" };\n\
+         return await agent('[[call:write_file {\"path\": \"out.txt\", \"content\": \"from nvim\"}]] [[echo-tools]]', { tools: [\"write_file\"], label: \"writer\" });\n",
+    );
+    if let Some(out) = scenario("approval", &ws) {
+        assert!(out.contains("ok: the allowed write happened"), "{out}");
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("out.txt")).unwrap(),
+            "from nvim"
+        );
+    }
+}
+
+#[test]
 fn neovim_cancels_a_slow_run() {
     let ws = Ws::new();
     ws.write(

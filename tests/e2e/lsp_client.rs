@@ -26,6 +26,10 @@ struct Inbox {
 
 type Shared = Arc<(Mutex<Inbox>, Condvar)>;
 
+/// How the client answers `window/showMessageRequest`, one entry per request in order:
+/// `Some(title)` picks that action, `None` never answers. With none left, it never answers.
+pub type Dialogs = Arc<Mutex<std::collections::VecDeque<Option<String>>>>;
+
 /// A running `odw lsp` and its conversation so far.
 pub struct Lsp {
     child: Child,
@@ -33,6 +37,8 @@ pub struct Lsp {
     inbox: Shared,
     stderr: Arc<Mutex<Vec<u8>>>,
     next_id: AtomicI64,
+    /// The answers to approval dialogs (see [`Dialogs`]).
+    pub dialogs: Dialogs,
 }
 
 impl Lsp {
@@ -51,9 +57,10 @@ impl Lsp {
         let inbox: Shared = Arc::default();
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().unwrap();
+        let dialogs: Dialogs = Arc::default();
         {
-            let (inbox, stdin) = (inbox.clone(), stdin.clone());
-            std::thread::spawn(move || read_stdout(out, inbox, stdin));
+            let (inbox, stdin, dialogs) = (inbox.clone(), stdin.clone(), dialogs.clone());
+            std::thread::spawn(move || read_stdout(out, inbox, stdin, dialogs));
         }
         {
             let mut err = child.stderr.take().unwrap();
@@ -74,6 +81,7 @@ impl Lsp {
             inbox,
             stderr,
             next_id: AtomicI64::new(1),
+            dialogs,
         }
     }
 
@@ -250,7 +258,12 @@ fn write_to(stdin: &Mutex<Option<ChildStdin>>, bytes: &[u8]) {
 
 /// Reads stdout strictly: headers, a blank line, exactly Content-Length bytes of one JSON-RPC
 /// object. Anything else is recorded as an impurity and ends the reading.
-fn read_stdout(out: impl Read, inbox: Shared, stdin: Arc<Mutex<Option<ChildStdin>>>) {
+fn read_stdout(
+    out: impl Read,
+    inbox: Shared,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    dialogs: Dialogs,
+) {
     let mut r = BufReader::new(out);
     let result = (|| -> Result<(), String> {
         loop {
@@ -302,6 +315,11 @@ fn read_stdout(out: impl Read, inbox: Shared, stdin: Arc<Mutex<Option<ChildStdin
             }
             if let (Some(method), Some(id)) = (msg["method"].as_str(), msg.get("id")) {
                 let reply = match method {
+                    "window/showMessageRequest" => match dialogs.lock().unwrap().pop_front() {
+                        Some(Some(title)) => json!({"result": {"title": title}}),
+                        // Never answered, like a user who walked away.
+                        _ => Value::Null,
+                    },
                     "window/workDoneProgress/create" | "workspace/codeLens/refresh" => {
                         json!({"result": null})
                     }
@@ -310,10 +328,12 @@ fn read_stdout(out: impl Read, inbox: Shared, stdin: Arc<Mutex<Option<ChildStdin
                         json!({"error": {"code": -32601, "message": "unhandled in the test client"}})
                     }
                 };
-                let mut reply = reply.as_object().unwrap().clone();
-                reply.insert("jsonrpc".into(), json!("2.0"));
-                reply.insert("id".into(), id.clone());
-                write_to(&stdin, &frame(&Value::Object(reply)));
+                if let Some(reply) = reply.as_object() {
+                    let mut reply = reply.clone();
+                    reply.insert("jsonrpc".into(), json!("2.0"));
+                    reply.insert("id".into(), id.clone());
+                    write_to(&stdin, &frame(&Value::Object(reply)));
+                }
             }
             let (lock, cvar) = &*inbox;
             lock.lock().unwrap().messages.push(msg);

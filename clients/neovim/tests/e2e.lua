@@ -197,6 +197,44 @@ function scenarios.run()
   check(health:find("sk-test", 1, true) == nil, "checkhealth shows no key")
 end
 
+-- An agent asks to write a file: Neovim's own showMessageRequest handler asks through
+-- vim.ui.select, the user picks "Allow once", the file is written and the panel says so.
+function scenarios.approval()
+  local asked
+  vim.ui.select = function(items, opts, on_choice)
+    asked = { prompt = opts.prompt or "", titles = vim.tbl_map(function(i)
+      return type(i) == "table" and i.title or tostring(i)
+    end, items) }
+    for _, item in ipairs(items) do
+      if (type(item) == "table" and item.title) == "Allow once" then
+        return on_choice(item)
+      end
+    end
+    on_choice(nil)
+  end
+  open_workflow("writer.workflow.js")
+  vim.cmd("OdwRun")
+  wait(30000, function()
+    return asked ~= nil
+  end, "the approval was asked through vim.ui.select")
+  io.stdout:write("asked: " .. vim.inspect(asked) .. "\n")
+  check(asked.prompt:find("write_file", 1, true) ~= nil, "the question names the tool")
+  check(asked.prompt:find("out.txt", 1, true) ~= nil, "the question names the file")
+  check(table.concat(asked.titles, "|") == "Allow once|Allow for this run|Deny", "the three actions, in order")
+  wait(30000, function()
+    return vim.fn.filereadable(vim.fs.joinpath(ws, "out.txt")) == 1
+  end, "the allowed write happened")
+  local panel = require("odw.panel")
+  wait(15000, function()
+    local id = panel.newest()
+    return id and panel.runs[id].state == "succeeded"
+  end, "the run succeeded")
+  wait(10000, function()
+    local pbuf = vim.fn.bufnr("odw://runs")
+    return pbuf > 0 and buffer_text(pbuf):find("write_file allowed once", 1, true) ~= nil
+  end, "the panel shows the decision")
+end
+
 function scenarios.cancel()
   open_workflow("slow.workflow.js")
   vim.cmd("OdwRun")

@@ -100,9 +100,12 @@ const GLOBALS: &[(&str, &str)] = &[
     ),
     (
         "context",
-        "```js\ncontext.tools.glob / read_file / search / write_file / run_bash / git\n```\nWorkspace \
-         tools. Reads are confined to the workspace root; `write_file`, `run_bash` and `git` need \
-         approval. `context.args()` returns the run's arguments.",
+        "```js\ncontext.tools.glob(pattern?) / read_file(path) / search(pattern, glob?)\n\
+         context.tools.write_file(path, content) / run_bash(command) / git(args) / web_fetch(url)\n```\n\
+         The agents' tools, called by the script itself. Paths are confined to the workspace \
+         root; `write_file`, `run_bash` and `git` are asked for under `[approvals]` (`allow`, \
+         `ask`, `deny`; `timeout_ms`) and journaled, so a resumed run never repeats one. \
+         `context.args()` returns the run's arguments.",
     ),
     (
         "vote",
@@ -180,7 +183,10 @@ const AGENT_OPTIONS: &[(&str, &str)] = &[
     ),
     (
         "tools",
-        "`tools: string[]` — names of agent tools the model may call, when available.",
+        "`tools: string[]` — the tools the model may call, in a loop, before it answers: `glob`, \
+         `read_file`, `search` (the workspace, read-only), `write_file`, `run_bash`, `git` (they \
+         change the machine: asked first, under `[approvals]` in odw.toml — `allow`, `ask` or \
+         `deny` per tool — or `--allow`/`--deny`), `web_fetch` (public http(s) only).",
     ),
     (
         "fallback",
@@ -188,7 +194,8 @@ const AGENT_OPTIONS: &[(&str, &str)] = &[
     ),
     (
         "maxToolIterations",
-        "`maxToolIterations: number` — how many tool rounds before the model must answer.",
+        "`maxToolIterations: number` — rounds of tool calls before the model is told to answer \
+         (default 8).",
     ),
 ];
 
@@ -196,6 +203,22 @@ const AGENT_OPTIONS: &[(&str, &str)] = &[
 mod tests {
     use super::*;
     use crate::check::globals::WORKFLOW_GLOBALS;
+
+    #[test]
+    fn tool_docs_name_every_tool() {
+        let doc = |name: &str| {
+            AGENT_OPTIONS
+                .iter()
+                .chain(GLOBALS.iter())
+                .find(|(n, _)| *n == name)
+                .map(|(_, d)| *d)
+                .unwrap()
+        };
+        for t in crate::tools::TOOLS {
+            assert!(doc("tools").contains(&format!("`{}`", t.id)), "{}", t.id);
+            assert!(doc("context").contains(t.id), "{}", t.id);
+        }
+    }
 
     #[test]
     fn every_global_is_documented() {

@@ -61,6 +61,7 @@ impl AgentOptions<'_, '_, '_> {
             };
             match name.as_ref() {
                 "model" | "fallback" => self.model(&prop.value),
+                "tools" => self.tools(&prop.value),
                 "schema" => {
                     if let Expression::ObjectExpression(schema) = strip(&prop.value) {
                         self.schema(schema);
@@ -104,6 +105,50 @@ impl AgentOptions<'_, '_, '_> {
                 format!("unknown `agent()` option `{name}`: did you mean `{suggestion}`?"),
             )
             .fix = Some(fix);
+    }
+
+    /// `tools: [...]`: every literal name must be a tool of the table.
+    fn tools(&mut self, value: &Expression) {
+        let Expression::ArrayExpression(list) = strip(value) else {
+            return;
+        };
+        let names = || crate::tools::TOOLS.iter().map(|t| t.id);
+        for element in &list.elements {
+            let Some(expr) = element.as_expression() else {
+                continue;
+            };
+            let Some((span, name)) = string_literal(expr) else {
+                continue;
+            };
+            if crate::tools::ToolName::parse(name).is_some() {
+                continue;
+            }
+            match nearest(name, names()) {
+                Some(suggestion) => {
+                    let fix = self.findings.fix(
+                        format!("rename to `{suggestion}`"),
+                        &[(inner(span), suggestion.to_string())],
+                    );
+                    self.findings
+                        .error(
+                            span,
+                            "unknown-tool",
+                            format!("unknown tool `{name}`: did you mean `{suggestion}`?"),
+                        )
+                        .fix = Some(fix);
+                }
+                None => {
+                    self.findings.error(
+                        span,
+                        "unknown-tool",
+                        format!(
+                            "unknown tool `{name}`: the tools are {}",
+                            crate::tools::catalog::tool_list()
+                        ),
+                    );
+                }
+            }
+        }
     }
 
     fn model(&mut self, value: &Expression) {

@@ -154,3 +154,28 @@ fn unknown_model_asks_the_callback() {
         "no callback, no check"
     );
 }
+
+#[test]
+fn unknown_tools_are_errors_with_a_fix() {
+    let d = found(
+        "await agent('p', { tools: ['read_file', 'writefile', 'rm', `git`] });",
+        "unknown-tool",
+    );
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(
+        d[0].message,
+        "unknown tool `writefile`: did you mean `write_file`?"
+    );
+    assert!(d[0].fix.is_some());
+    assert_eq!(
+        d[1].message,
+        "unknown tool `rm`: the tools are glob, read_file, search, write_file, run_bash, git, web_fetch"
+    );
+    assert!(
+        found(
+            "await agent('p', { tools: ['runBash', 'web_fetch'] });",
+            "unknown-tool"
+        )
+        .is_empty()
+    );
+}

@@ -1,6 +1,7 @@
 //! The command-line face of odw: a thin adapter over the engine (README, "CLI").
 
 mod agents;
+mod approve;
 pub mod check;
 mod doctor;
 mod integrate;

@@ -2,7 +2,18 @@
 //! 10,000-agent run does not print 10,000 lines).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use odw_protocol::{EventKind, RunEvent, RunId, RunState};
+use odw_protocol::{ApprovalDecision, DecidedBy, EventKind, RunEvent, RunId, RunState};
+
+/// Who decided, as the progress line says it.
+fn by_text(by: DecidedBy) -> &'static str {
+    match by {
+        DecidedBy::User => "by the user",
+        DecidedBy::Policy => "by policy",
+        DecidedBy::Run => "for this run",
+        DecidedBy::Timeout => "no answer in time",
+        DecidedBy::NoChannel => "no terminal to ask; use --allow",
+    }
+}
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -10,7 +21,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// Renders one run's events until it finishes.
 pub struct Progress {
     show: bool,
-    tty: bool,
     phase: Option<String>,
     queued: u64,
     finished: u64,
@@ -19,26 +29,13 @@ pub struct Progress {
     cost: f64,
     started: Instant,
     last_line: Instant,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
     pub fn new(show: bool) -> Self {
-        Progress {
-            show,
-            tty: std::io::stderr().is_terminal(),
-            phase: None,
-            queued: 0,
-            finished: 0,
-            failed: 0,
-            cached: 0,
-            cost: 0.0,
-            started: Instant::now(),
-            last_line: Instant::now(),
-        }
-    }
-
-    pub async fn render(mut self, id: RunId, mut events: UnboundedReceiver<RunEvent>) {
-        let bar = (self.show && self.tty).then(|| {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (show && tty).then(|| {
             let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             b.set_style(
                 ProgressStyle::with_template(
@@ -50,6 +47,27 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
+        Progress {
+            show,
+            bar,
+            phase: None,
+            queued: 0,
+            finished: 0,
+            failed: 0,
+            cached: 0,
+            cost: 0.0,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    /// The live bar, when there is one (the terminal prompt hides it while it asks).
+    pub fn bar(&self) -> Option<ProgressBar> {
+        self.bar.clone()
+    }
+
+    pub async fn render(mut self, id: RunId, mut events: UnboundedReceiver<RunEvent>) {
+        let bar = self.bar.take();
         while let Some(e) = events.recv().await {
             if e.run_id != id {
                 continue;
@@ -166,9 +184,32 @@ impl Progress {
             } => Some(format!(
                 "odw: budget warning: {percent_used}% used ({tokens_used} tokens, ${cost_usd:.4})"
             )),
-            EventKind::ApprovalRequested { tool, detail } => {
-                Some(format!("odw: approval requested for {tool}: {detail}"))
+            // The terminal prompt shows the question itself.
+            EventKind::ApprovalRequested { .. } => None,
+            EventKind::ApprovalDecided {
+                tool, decision, by, ..
+            } => match (decision, by) {
+                (ApprovalDecision::Deny, by) => {
+                    Some(format!("odw: {tool} denied ({})", by_text(*by)))
+                }
+                (_, DecidedBy::User) => Some(format!(
+                    "odw: {tool} allowed {}",
+                    if *decision == ApprovalDecision::AllowForRun {
+                        "for this run"
+                    } else {
+                        "once"
+                    }
+                )),
+                _ => None,
+            },
+            EventKind::ToolStarted { tool, detail, call } => {
+                let first = detail.lines().next().unwrap_or("");
+                Some(match call {
+                    Some(call) => format!("odw: agent #{call} {tool}: {first}"),
+                    None => format!("odw: script {tool}: {first}"),
+                })
             }
+            EventKind::ToolFinished { .. } => None,
             EventKind::AgentStarted { .. } => None,
             EventKind::RunFinished { state, usage, .. } => Some(format!(
                 "odw: run {} · {} agents · {} requests · {} tokens · ${:.4} · {:.1}s",

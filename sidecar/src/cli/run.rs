@@ -2,7 +2,9 @@
 
 use super::progress::Progress;
 use crate::config::{Config, Env};
+use crate::engine::approve::{ApprovalPolicy, ApproverHandle};
 use crate::engine::{Engine, EngineOptions, RunRequest};
+use crate::tools::ToolName;
 use odw_protocol::{Budget, RunResult, RunState};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,29 @@ pub struct RunArgs {
     /// Do not journal the run (it cannot be resumed or listed). For benchmarks.
     #[arg(long, hide = true)]
     pub no_journal: bool,
+    #[command(flatten)]
+    pub approvals: ApprovalFlags,
+}
+
+/// `--allow` and `--deny`, shared by `odw run` and `odw resume`.
+#[derive(clap::Args, Debug, Default)]
+pub struct ApprovalFlags {
+    /// Run these tools without asking (write_file, run_bash, git; comma-separated or repeated).
+    #[arg(long, value_name = "TOOL[,TOOL…]")]
+    pub allow: Vec<String>,
+    /// Never run these tools; the model is told they were denied. Wins over --allow.
+    #[arg(long, value_name = "TOOL[,TOOL…]")]
+    pub deny: Vec<String>,
+}
+
+impl ApprovalFlags {
+    /// The allowed and denied tools, or the usage error to print.
+    pub fn parse(&self) -> Result<(Vec<ToolName>, Vec<ToolName>), String> {
+        let allow =
+            ApprovalPolicy::parse_tools(&self.allow).map_err(|e| format!("--allow: {e}"))?;
+        let deny = ApprovalPolicy::parse_tools(&self.deny).map_err(|e| format!("--deny: {e}"))?;
+        Ok((allow, deny))
+    }
 }
 
 pub fn main(a: RunArgs) -> ExitCode {
@@ -77,6 +102,11 @@ pub fn main(a: RunArgs) -> ExitCode {
     if a.budget_usd.is_some_and(|x| !x.is_finite() || x < 0.0) {
         return super::usage_error("--budget-usd must be a non-negative number");
     }
+    let (allow, deny) = match a.approvals.parse() {
+        Ok(flags) => flags,
+        Err(e) => return super::usage_error(e),
+    };
+    let approval_timeout = std::time::Duration::from_millis(config.approvals.timeout_ms.max(1));
     let concurrency = a.concurrency.unwrap_or(config.limits.concurrency);
     let journal = if a.no_journal {
         None
@@ -99,6 +129,9 @@ pub fn main(a: RunArgs) -> ExitCode {
         concurrency: None,
         dry_run: a.dry_run,
         config,
+        approver: None,
+        allow,
+        deny,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -112,7 +145,12 @@ pub fn main(a: RunArgs) -> ExitCode {
             journal,
         },
         show,
-        |engine| engine.start(req),
+        approval_timeout,
+        |engine, approver| {
+            let mut req = req;
+            req.approver = approver;
+            engine.start(req)
+        },
     ));
     // A tool call stuck in the kernel must not keep the process from exiting.
     rt.shutdown_timeout(SHUTDOWN_GRACE);
@@ -124,13 +162,20 @@ pub fn main(a: RunArgs) -> ExitCode {
 pub async fn drive(
     opts: EngineOptions,
     show: bool,
-    start: impl FnOnce(&Engine) -> Result<odw_protocol::RunId, crate::engine::StartError>,
+    approval_timeout: std::time::Duration,
+    start: impl FnOnce(
+        &Engine,
+        Option<ApproverHandle>,
+    ) -> Result<odw_protocol::RunId, crate::engine::StartError>,
 ) -> Result<RunResult, String> {
     {
         let engine = Engine::new(opts);
         let events = engine.subscribe();
-        let id = start(&engine).map_err(|e| e.to_string())?;
-        let progress = tokio::spawn(Progress::new(show).render(id.clone(), events));
+        let progress = Progress::new(show);
+        let approver =
+            super::approve::TerminalApprover::for_terminal(progress.bar(), approval_timeout);
+        let id = start(&engine, approver).map_err(|e| e.to_string())?;
+        let progress = tokio::spawn(progress.render(id.clone(), events));
         let cancel = {
             let (engine, id) = (engine.clone(), id.clone());
             tokio::spawn(async move {

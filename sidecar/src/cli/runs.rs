@@ -2,7 +2,7 @@
 
 use super::run::{drive, finish, runtime};
 use crate::config::Env;
-use crate::engine::EngineOptions;
+use crate::engine::{EngineOptions, ResumeOptions};
 use crate::journal::Journal;
 use odw_protocol::{Budget, RunId};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ pub struct ResumeArgs {
     /// The run journal (default: .odw/odw.db here; also ODW_DB).
     #[arg(long, value_name = "PATH", env = "ODW_DB")]
     pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub approvals: super::run::ApprovalFlags,
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,6 +95,25 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
         Err(e) => return super::usage_error(e),
     };
     let id = RunId(a.run_id.clone());
+    let (allow, deny) = match a.approvals.parse() {
+        Ok(flags) => flags,
+        Err(e) => return super::usage_error(e),
+    };
+    // The recorded run's configuration decides how long an ask waits; the current one is
+    // the fallback for a run that cannot be read here (the resume then reports why).
+    let approval_timeout = std::time::Duration::from_millis(
+        journal
+            .load_run(&id)
+            .ok()
+            .flatten()
+            .and_then(|r| {
+                r.config
+                    .pointer("/approvals/timeout_ms")
+                    .and_then(|v| v.as_u64())
+            })
+            .unwrap_or(crate::config::ApprovalsConfig::default().timeout_ms)
+            .max(1),
+    );
     let top_up = (a.budget_usd.is_some() || a.budget_tokens.is_some()).then_some(Budget {
         tokens: a.budget_tokens,
         usd: a.budget_usd,
@@ -109,7 +130,18 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
             journal: Some(journal),
         },
         !a.quiet,
-        |engine| engine.resume(&id, top_up),
+        approval_timeout,
+        |engine, approver| {
+            engine.resume(
+                &id,
+                ResumeOptions {
+                    budget: top_up,
+                    approver,
+                    allow,
+                    deny,
+                },
+            )
+        },
     ));
     rt.shutdown_timeout(super::run::SHUTDOWN_GRACE);
     finish(result, a.json, dry)

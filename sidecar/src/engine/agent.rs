@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::pricing;
 use crate::providers::{Route, RouteError, route, structured};
+use crate::tools::ToolName;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,8 +25,12 @@ pub struct AgentOpts {
     pub timeout_ms: Option<u64>,
     pub retries: Option<u32>,
     pub tools: Option<Vec<String>>,
+    pub max_tool_iterations: Option<u32>,
     pub fallback: Option<String>,
 }
+
+/// Rounds of tool calls an agent gets before it is told to answer (`maxToolIterations`).
+pub const DEFAULT_MAX_TOOL_ITERATIONS: u32 = 8;
 
 impl AgentOpts {
     /// A short label for events: the explicit label, else the role, else the prompt's start.
@@ -46,6 +51,23 @@ impl AgentOpts {
             s.push('…');
         }
         s
+    }
+
+    /// The tools the script gave this agent, checked against the table.
+    pub fn tool_names(&self) -> Result<Vec<ToolName>, String> {
+        let mut out = Vec::new();
+        for name in self.tools.iter().flatten() {
+            let tool = ToolName::parse(name).ok_or_else(|| {
+                format!(
+                    "agent: unknown tool \"{name}\" in `tools`; the tools are {}",
+                    crate::tools::catalog::tool_list()
+                )
+            })?;
+            if !out.contains(&tool) {
+                out.push(tool);
+            }
+        }
+        Ok(out)
     }
 
     /// The JSON Schema of the call, shorthand expanded.

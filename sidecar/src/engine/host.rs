@@ -10,6 +10,7 @@ use crate::budget::Budget;
 use crate::config::Config;
 use crate::journal::{CachedCall, CallEnd, CallKey, CallOutcome, CallStart, Journal, NondetValue};
 use crate::providers::RouteError;
+use crate::sandbox::ops::{AsyncOp, SyncOp};
 use crate::sandbox::{Completer, Host, HostError};
 use crate::scheduler::{CallObserver, CallSpec, Scheduler};
 use odw_protocol::run::{Estimate, PhaseEstimate};
@@ -31,11 +32,11 @@ pub(super) struct RunShared {
     scheduler: Scheduler,
     io: tokio::runtime::Handle,
     budget: Budget,
-    config: Config,
+    pub(super) config: Config,
     model: Option<String>,
     args: Value,
     pub(super) cwd: PathBuf,
-    dry_run: bool,
+    pub(super) dry_run: bool,
     run_cap: usize,
     call_seq: AtomicU64,
     budget_hit: AtomicBool,
@@ -53,7 +54,7 @@ pub(super) struct RunShared {
     /// Finished calls of earlier executions of this run, by identity and occurrence.
     cached: HashMap<CallKey, CachedCall>,
     /// How many calls with each identity this execution has made.
-    occurrences: Mutex<HashMap<String, u32>>,
+    pub(super) occurrences: Mutex<HashMap<String, u32>>,
     nondet: Mutex<Nondet>,
     /// Agent calls waiting to become tasks (see [`RunShared::admit`]).
     admission: Mutex<Admission>,
@@ -61,6 +62,13 @@ pub(super) struct RunShared {
     pub limits: crate::sandbox::Limits,
     /// Agent calls still running (the script may have stopped awaiting them).
     in_flight: tokio::sync::watch::Sender<u64>,
+    /// The script's file name, for approval prompts.
+    pub(super) script_name: String,
+    pub(super) approvals: super::approve::Approvals,
+    /// Whether this run's git writes already moved to its own branch.
+    pub(super) git_branch: tokio::sync::Mutex<bool>,
+    /// Tool-loop steps an earlier execution recorded, by call.
+    pub(super) traces: HashMap<CallKey, crate::journal::Trace>,
 }
 
 /// The sandbox limits the configuration asks for.
@@ -124,9 +132,9 @@ impl RunShared {
         if caps.usd.is_none() {
             caps.usd = req.config.budget.usd;
         }
-        let (cached, nondet, prior) = match replay {
-            Some(r) => (r.cached, r.nondet, r.prior),
-            None => (HashMap::new(), Vec::new(), Usage::default()),
+        let (cached, traces, nondet, prior) = match replay {
+            Some(r) => (r.cached, r.traces, r.nondet, r.prior),
+            None => (HashMap::new(), HashMap::new(), Vec::new(), Usage::default()),
         };
         // A resumed run keeps what it spent, so its caps still hold across executions; call
         // counts start afresh (replayed calls are counted as cached).
@@ -171,6 +179,20 @@ impl RunShared {
             in_flight: tokio::sync::watch::channel(0).0,
             admission: Mutex::new(Admission::default()),
             limits: limits_of(&req.config),
+            script_name: req
+                .script_path
+                .as_deref()
+                .and_then(|p| p.file_name())
+                .map_or_else(
+                    || "<inline>".to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+            approvals: super::approve::Approvals::new(
+                super::approve::ApprovalPolicy::new(&req.config.approvals, &req.allow, &req.deny),
+                req.approver.as_ref().map(|h| h.0.clone()),
+            ),
+            git_branch: tokio::sync::Mutex::new(false),
+            traces,
         }
     }
 
@@ -258,14 +280,14 @@ impl RunShared {
                     self.id
                 );
                 self.stop(&message);
-                Err(HostError::with_code("cancelled", message))
+                Err(HostError::with_code(AgentErrorCode::Cancelled, message))
             }
         }
     }
 
     /// Ends the run at once, failed with `message` (the first such error wins): for errors no
     /// retry can fix, such as a rejected API key or a journal that cannot write.
-    fn stop(&self, message: &str) {
+    pub(super) fn stop(&self, message: &str) {
         let first = {
             let mut fatal = self.fatal.lock().unwrap();
             let first = fatal.is_none();
@@ -366,7 +388,7 @@ impl RunShared {
             message: message.clone(),
         });
         HostError {
-            code: Some(code.as_str().to_string()),
+            code: Some(code),
             message: format!("agent \"{label}\" failed ({code}): {message}"),
             reported: true,
         }
@@ -375,6 +397,9 @@ impl RunShared {
     /// One `agent()` call, from the script's options to the JSON of its value.
     async fn run_agent(&self, payload: String) -> Result<String, HostError> {
         let opts: AgentOpts = parse("agent", &payload)?;
+        // The script author picks the tools, never the model: a name outside the table is the
+        // script's mistake, thrown at the call.
+        let tools = opts.tool_names().map_err(HostError::new)?;
         let call = self.call_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let label = opts.display_label();
         let model = agent::model_id(opts.model.as_deref(), self.model.as_deref(), &self.config);
@@ -488,6 +513,10 @@ impl RunShared {
             backoff_base: Duration::from_millis(limits.backoff_base_ms),
             backoff_max: Duration::from_millis(limits.backoff_max_ms),
             simulated: self.dry_run,
+            tools: tools.iter().map(|t| t.spec().definition()).collect(),
+            max_tool_iterations: opts
+                .max_tool_iterations
+                .unwrap_or(super::agent::DEFAULT_MAX_TOOL_ITERATIONS),
         };
         let started = std::time::Instant::now();
         if let Some(j) = &self.journal {
@@ -502,9 +531,18 @@ impl RunShared {
                 started_ms: super::events::now_ms(),
             });
         }
+        let key = (identity.clone(), occurrence);
+        let agent_tools = super::act::AgentTools {
+            shared: self,
+            trace: self.traces.get(&key),
+            key,
+            call,
+            label: label.clone(),
+            allowed: tools,
+        };
         let outcome = self
             .scheduler
-            .execute(&spec, self, &self.budget, &self.cancel)
+            .execute(&spec, self, &self.budget, &self.cancel, Some(&agent_tools))
             .await;
         let (usage, cost, requests, end) = match &outcome {
             Ok(o) => (
@@ -668,81 +706,56 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(
 }
 
 impl Host for RunHost {
-    fn sync_op(&mut self, op: &str, payload: &str) -> Result<String, HostError> {
+    fn sync_op(&mut self, op: SyncOp, payload: &str) -> Result<String, HostError> {
         let s = &self.shared;
+        let op_name = op.name();
         match op {
-            "log" => {
-                let m: LogMsg = parse(op, payload)?;
+            SyncOp::Log => {
+                let m: LogMsg = parse(op_name, payload)?;
                 let level = m.level.unwrap_or_else(|| "info".into());
                 let message: String = m.message.chars().take(8000).collect();
                 s.emit(EventKind::Log { level, message });
                 Ok("null".into())
             }
-            "phase" => {
-                let m: PhaseMsg = parse(op, payload)?;
+            SyncOp::Phase => {
+                let m: PhaseMsg = parse(op_name, payload)?;
                 s.emit(EventKind::PhaseStarted { phase: m.title });
                 Ok("null".into())
             }
-            "checkpoint" => {
-                let m: CheckpointMsg = parse(op, payload)?;
+            SyncOp::Checkpoint => {
+                let m: CheckpointMsg = parse(op_name, payload)?;
                 s.emit(EventKind::Checkpoint {
                     name: m.name.unwrap_or_else(|| "checkpoint".into()),
                     data: m.data,
                 });
                 Ok("null".into())
             }
-            "budget" => Ok(serde_json::to_string(&s.budget.snapshot()).unwrap_or_default()),
-            "args" => Ok(self.args.to_string()),
-            "now" => Ok(s
+            SyncOp::Budget => Ok(serde_json::to_string(&s.budget.snapshot()).unwrap_or_default()),
+            SyncOp::Args => Ok(self.args.to_string()),
+            SyncOp::Now => Ok(s
                 .nondet("now", || super::events::now_ms() as f64)
                 .to_string()),
-            "random" => Ok(s.nondet("random", rand::random::<f64>).to_string()),
-            _ => Err(HostError::new(format!("unknown host operation `{op}`"))),
+            SyncOp::Random => Ok(s.nondet("random", rand::random::<f64>).to_string()),
         }
     }
 
-    fn start_op(&mut self, op: &str, payload: String, done: Completer) {
+    fn start_op(&mut self, op: AsyncOp, payload: String, done: Completer) {
         let shared = self.shared.clone();
         match op {
-            "agent" => {
+            AsyncOp::Agent => {
                 shared.in_flight.send_modify(|n| *n += 1);
                 shared.admit(payload, done);
             }
-            "tool" => {
+            AsyncOp::Tool => {
                 self.shared.io.spawn(async move {
                     let r = match parse::<ToolMsg>("tool", &payload) {
                         Err(e) => Err(e),
-                        Ok(m) => {
-                            let cwd = shared.cwd.clone();
-                            let name = m.name.clone();
-                            let work = tokio::task::spawn_blocking(move || {
-                                crate::tools::Workspace::new(&cwd)
-                                    .and_then(|ws| ws.call(&m.name, &m.args))
-                                    .map(|v| v.to_string())
-                                    .map_err(|e| HostError::with_code("tool_error", e.to_string()))
-                            });
-                            // Every tool call has a deadline: the script gets an error, never a
-                            // hang, whatever the file system does.
-                            let deadline =
-                                Duration::from_millis(shared.config.limits.tool_timeout_ms);
-                            match tokio::time::timeout(deadline, work).await {
-                                Ok(r) => r.unwrap_or_else(|e| {
-                                    Err(HostError::new(format!("tool task failed: {e}")))
-                                }),
-                                Err(_) => Err(HostError::with_code(
-                                    "timeout",
-                                    format!(
-                                        "{name}: no answer within {} ms ([limits] tool_timeout_ms)",
-                                        deadline.as_millis()
-                                    ),
-                                )),
-                            }
-                        }
+                        Ok(m) => shared.script_tool(m.name, m.args).await,
                     };
                     done.complete(r);
                 });
             }
-            "workflow" => {
+            AsyncOp::Workflow => {
                 let depth = self.depth;
                 shared.in_flight.send_modify(|n| *n += 1);
                 self.shared.io.spawn(async move {
@@ -751,9 +764,6 @@ impl Host for RunHost {
                     done.complete(r);
                 });
             }
-            _ => done.complete(Err(HostError::new(format!(
-                "unknown host operation `{op}`"
-            )))),
         }
     }
 }

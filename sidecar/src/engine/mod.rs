@@ -1,7 +1,10 @@
 //! The engine: start, cancel and wait for runs. Knows nothing about LSP or terminals; adapters
 //! subscribe to [`RunEvent`]s and read [`RunResult`]s.
 
+mod act;
+pub use act::INTERRUPTED;
 pub mod agent;
+pub mod approve;
 pub mod events;
 mod host;
 pub mod identity;
@@ -37,6 +40,23 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// The effective configuration for this run.
     pub config: Config,
+    /// The face that asks the user about tools that change the machine; `None`: nobody can be
+    /// asked, and `ask` means deny.
+    pub approver: Option<approve::ApproverHandle>,
+    /// `--allow`/`--deny`: on top of `[approvals]`.
+    pub allow: Vec<crate::tools::ToolName>,
+    pub deny: Vec<crate::tools::ToolName>,
+}
+
+/// What a resume may change: the caps, and how tools are approved (the face resuming asks,
+/// not the one that started the run).
+#[derive(Debug, Clone, Default)]
+pub struct ResumeOptions {
+    /// Replaces the recorded caps.
+    pub budget: Option<Budget>,
+    pub approver: Option<approve::ApproverHandle>,
+    pub allow: Vec<crate::tools::ToolName>,
+    pub deny: Vec<crate::tools::ToolName>,
 }
 
 /// Why a run could not even start.
@@ -155,7 +175,13 @@ impl Engine {
     /// Resumes an unfinished run from the journal: the script runs again from the top with its
     /// saved text, args, cwd and configuration; finished calls replay their journaled results
     /// without a request, and only unfinished work runs live. `budget` replaces the caps.
-    pub fn resume(&self, id: &RunId, budget: Option<Budget>) -> Result<RunId, StartError> {
+    pub fn resume(&self, id: &RunId, opts: ResumeOptions) -> Result<RunId, StartError> {
+        let ResumeOptions {
+            budget,
+            approver,
+            allow,
+            deny,
+        } = opts;
         let j = self.inner.journal.as_ref().ok_or_else(|| {
             StartError::Invalid(format!(
                 "cannot resume {id}: this engine has no run journal"
@@ -182,6 +208,7 @@ impl Engine {
             .map_err(|e| StartError::Invalid(e.to_string()))?;
         let replay = run::Replay {
             cached: j.load_finished_calls(id)?,
+            traces: j.load_traces(id)?,
             nondet: j.load_nondeterminism(id)?,
             prior: row.usage.clone(),
             first_seq: j.last_event_seq(id)?,
@@ -196,6 +223,9 @@ impl Engine {
             concurrency: None,
             dry_run: row.dry_run,
             config,
+            approver,
+            allow,
+            deny,
         };
         self.launch(id.clone(), req, Some(replay))
     }

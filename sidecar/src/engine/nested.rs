@@ -126,7 +126,12 @@ pub(super) async fn run_nested(
     match r {
         Ok(Ok(json)) => Ok(json),
         Ok(Err(e)) => Err(HostError {
-            code: e.code.clone(),
+            // odw's own codes cross into the parent; a code the nested script made up stays
+            // in its message.
+            code: e
+                .code
+                .as_deref()
+                .and_then(|c| serde_json::from_value(serde_json::Value::String(c.into())).ok()),
             message: format!("workflow {}: {e}", m.script),
             reported: false,
         }),

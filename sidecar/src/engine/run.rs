@@ -41,6 +41,8 @@ pub(super) struct Launch {
 /// What a resumed run replays from the journal.
 pub(super) struct Replay {
     pub cached: HashMap<CallKey, CachedCall>,
+    /// Tool-loop steps of calls that had not finished.
+    pub traces: HashMap<CallKey, crate::journal::Trace>,
     pub nondet: Vec<(String, NondetValue)>,
     pub prior: Usage,
     pub first_seq: u64,

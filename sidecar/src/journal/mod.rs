@@ -22,7 +22,7 @@ pub use error::JournalError;
 pub use owner::{HEARTBEAT_INTERVAL_MS, HEARTBEAT_STALE_MS, Owner, ProcessState};
 pub use types::{
     CachedCall, CallEnd, CallKey, CallOutcome, CallRow, CallStart, CallStatus, Checkpoint, NewRun,
-    NondetValue, RunRow, now_ms,
+    NondetValue, RunRow, Step, Trace, now_ms,
 };
 
 use futures::channel::oneshot;
@@ -207,6 +207,11 @@ impl Journal {
 
     /// Records the `seq`-th nondeterministic value of a run (the first value for a seq wins).
     /// Queued.
+    /// Queues a tool-loop step (see [`Step`]); flush before acting on it.
+    pub fn record_step(&self, step: Step) {
+        self.write(Write::Step(step));
+    }
+
     pub fn record_nondeterminism(&self, run_id: &RunId, seq: u64, kind: &str, value: NondetValue) {
         self.write(Write::Nondet {
             run_id: run_id.clone(),
@@ -317,6 +322,11 @@ impl Journal {
     }
 
     /// Every call of a run in call order.
+    /// Every recorded tool-loop step of a run, by call.
+    pub fn load_traces(&self, run_id: &RunId) -> Result<HashMap<CallKey, Trace>, JournalError> {
+        read::load_traces(&self.reader(), &self.inner.path, run_id)
+    }
+
     pub fn load_calls(&self, run_id: &RunId) -> Result<Vec<CallRow>, JournalError> {
         read::load_calls(&self.reader(), self.path(), run_id)
     }

@@ -4,8 +4,8 @@
 use super::error::JournalError;
 use super::owner::Owner;
 use super::types::{
-    CachedCall, CallKey, CallRow, CallStatus, Checkpoint, NondetValue, RunRow, parse_error_code,
-    to_i64, to_u64,
+    CachedCall, CallKey, CallRow, CallStatus, Checkpoint, NondetValue, RunRow, Trace,
+    parse_error_code, to_i64, to_u64,
 };
 use odw_protocol::{Budget, EventKind, RunEvent, RunId, RunState, Usage};
 use rusqlite::types::ValueRef;
@@ -24,10 +24,16 @@ const RUN_COLUMNS: &str = "run_id, script_path, script_text, dialect, args, cwd,
      max(agents, (SELECT count(*) FROM calls c WHERE c.run_id = runs.run_id \
          AND c.status != 'running')), \
      max(requests, (SELECT coalesce(sum(attempts), 0) FROM calls c WHERE c.run_id = runs.run_id)), \
-     max(tokens_in, (SELECT coalesce(sum(tokens_in), 0) FROM calls c WHERE c.run_id = runs.run_id)), \
+     max(tokens_in, (SELECT coalesce(sum(tokens_in), 0) FROM calls c WHERE c.run_id = runs.run_id) \
+         + (SELECT coalesce(sum(s.tokens_in), 0) FROM steps s JOIN calls c USING (run_id, identity, occurrence) \
+            WHERE s.run_id = runs.run_id AND c.status = 'running')), \
      max(tokens_out, (SELECT coalesce(sum(tokens_out), 0) FROM calls c \
-         WHERE c.run_id = runs.run_id)), \
-     max(cost_usd, (SELECT coalesce(sum(cost_usd), 0.0) FROM calls c WHERE c.run_id = runs.run_id)), \
+         WHERE c.run_id = runs.run_id) \
+         + (SELECT coalesce(sum(s.tokens_out), 0) FROM steps s JOIN calls c USING (run_id, identity, occurrence) \
+            WHERE s.run_id = runs.run_id AND c.status = 'running')), \
+     max(cost_usd, (SELECT coalesce(sum(cost_usd), 0.0) FROM calls c WHERE c.run_id = runs.run_id) \
+         + (SELECT coalesce(sum(s.cost_usd), 0.0) FROM steps s JOIN calls c USING (run_id, identity, occurrence) \
+            WHERE s.run_id = runs.run_id AND c.status = 'running')), \
      cached, failed, cancelled";
 
 /// Columns as read, before JSON and enums are decoded (decoding needs the path for errors,
@@ -402,4 +408,47 @@ pub(super) fn integrity_check(conn: &Connection, path: &Path) -> Result<String, 
         .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| JournalError::sqlite(path, e))?;
     Ok(lines.join("\n"))
+}
+
+/// Every recorded tool-loop step of a run, by call.
+pub(super) fn load_traces(
+    conn: &Connection,
+    path: &Path,
+    run_id: &RunId,
+) -> Result<HashMap<CallKey, Trace>, JournalError> {
+    let sql = |e| JournalError::sqlite(path, e);
+    let mut st = conn
+        .prepare_cached(
+            "SELECT identity, occurrence, turn, idx, output FROM steps WHERE run_id = ?1",
+        )
+        .map_err(sql)?;
+    let rows = st
+        .query_map([&run_id.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut out: HashMap<CallKey, Trace> = HashMap::new();
+    for row in rows {
+        let (identity, occurrence, turn, idx, output) = row.map_err(sql)?;
+        let output = output
+            .map(|text| json(path, "step output", &text))
+            .transpose()?;
+        let trace = out.entry((identity, occurrence)).or_default();
+        match (u32::try_from(idx), output) {
+            (Ok(i), output) => {
+                trace.tools.insert((turn, i), output);
+            }
+            (Err(_), Some(reply)) => {
+                trace.replies.insert(turn, reply);
+            }
+            (Err(_), None) => {}
+        }
+    }
+    Ok(out)
 }

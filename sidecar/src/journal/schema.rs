@@ -103,9 +103,27 @@ CREATE TABLE nondeterminism (
 /// Calls in flight when a run was cancelled are counted apart from failures.
 const V2: &str = "ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;";
 
-// V3 is being written on another branch. Until it lands this placeholder keeps V4 at index 3;
-// on merge, replace it with the real V3 and keep V4 after it.
-const V3: &str = "";
+/// The steps of an agent's tool loop: each model reply that asked for tools (`idx` -1) and each
+/// tool call (`idx` 0, 1, …), keyed by the agent's identity, occurrence and turn. A tool call's
+/// row is written before it runs and completed after: a row without `output` is a call whose
+/// outcome is unknown, and a resume never runs it again.
+const V3: &str = r#"
+CREATE TABLE steps (
+    run_id      TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    identity    TEXT NOT NULL,
+    occurrence  INTEGER NOT NULL,
+    turn        INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    input       TEXT,
+    output      TEXT,
+    tokens_in   INTEGER NOT NULL DEFAULT 0,
+    tokens_out  INTEGER NOT NULL DEFAULT 0,
+    cost_usd    REAL NOT NULL DEFAULT 0,
+    started_ms  INTEGER NOT NULL,
+    finished_ms INTEGER,
+    PRIMARY KEY (run_id, identity, occurrence, turn, idx)
+) STRICT, WITHOUT ROWID;
+"#;
 
 /// `paused` joins the run states. SQLite cannot alter a CHECK constraint, and rebuilding `runs`
 /// would cascade-delete its calls and events (foreign keys are on and cannot be switched off

@@ -3,6 +3,7 @@
 use super::owner::Owner;
 use odw_protocol::{AgentErrorCode, Budget, RunId, RunState, Usage};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Where a call result is found: its identity hash (hex sha256) and occurrence number.
@@ -119,6 +120,35 @@ pub struct CachedCall {
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
+}
+
+/// One step of an agent's tool loop: a model reply that asked for tools (`index` `None`) or
+/// one tool call of that turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub run_id: RunId,
+    pub identity: String,
+    pub occurrence: u32,
+    pub turn: u32,
+    pub index: Option<u32>,
+    /// The tool call's input (absent for replies).
+    pub input: Option<Value>,
+    /// The reply, or the tool's result; `None` when recording that a tool call starts.
+    pub output: Option<Value>,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+    pub time_ms: u64,
+}
+
+/// The recorded steps of one agent call, replayed by a resume instead of run again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    /// Model replies by turn.
+    pub replies: std::collections::BTreeMap<u32, Value>,
+    /// Tool calls by (turn, index): `Some(result)` when it finished, `None` when only its start
+    /// was recorded (its outcome is unknown).
+    pub tools: HashMap<(u32, u32), Option<Value>>,
 }
 
 /// A call's status in the journal.

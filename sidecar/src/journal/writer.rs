@@ -9,7 +9,7 @@
 use super::error::JournalError;
 use super::owner::Owner;
 use super::schema::with_holder;
-use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue};
+use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue, Step};
 use super::writes::{apply_write, claim, create_run, mark_interrupted, write_usage};
 use futures::channel::oneshot;
 use odw_protocol::{Budget, RunId, RunState, Usage};
@@ -88,6 +88,7 @@ pub(crate) enum Write {
     },
     Checkpoint(Checkpoint),
     Heartbeat(RunId, Owner, u64),
+    Step(Step),
 }
 
 /// What a resume changes besides the owner.

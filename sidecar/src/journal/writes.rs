@@ -2,7 +2,9 @@
 
 use super::error::JournalError;
 use super::owner::{Owner, abandoned, holds_run};
-use super::types::{CallEnd, CallOutcome, CallStart, NewRun, NondetValue, now_ms, to_i64, to_u64};
+use super::types::{
+    CallEnd, CallOutcome, CallStart, NewRun, NondetValue, Step, now_ms, to_i64, to_u64,
+};
 use super::writer::{Reset, Write};
 use odw_protocol::{RunId, RunState, Usage};
 use rusqlite::types::{ToSql, ToSqlOutput};
@@ -275,7 +277,39 @@ pub(super) fn apply_write(conn: &Connection, write: Write) -> Result<(), String>
             .and_then(|mut st| st.execute(params![run_id.0, owner.as_str(), to_i64(time_ms)]))
             .map(drop)
             .map_err(|e| format!("heartbeat of run {run_id}: {e}")),
+        Write::Step(s) => step(conn, &s).map_err(|e| {
+            format!(
+                "step {}.{} of call {}#{} of run {}: {e}",
+                s.turn,
+                s.index.map_or(-1, i64::from),
+                s.identity,
+                s.occurrence,
+                s.run_id
+            )
+        }),
     }
+}
+
+/// Records a step's start (no output) or end. The first recorded output wins: a step is
+/// recorded exactly once, and a start never erases an end.
+fn step(conn: &Connection, s: &Step) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO steps (run_id, identity, occurrence, turn, idx, input, output, tokens_in,          tokens_out, cost_usd, started_ms, finished_ms)          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, CASE WHEN ?7 IS NULL THEN NULL ELSE ?11 END)          ON CONFLICT (run_id, identity, occurrence, turn, idx) DO UPDATE SET          output = excluded.output, tokens_in = excluded.tokens_in,          tokens_out = excluded.tokens_out, cost_usd = excluded.cost_usd,          finished_ms = excluded.finished_ms          WHERE steps.output IS NULL AND excluded.output IS NOT NULL",
+    )?
+    .execute(params![
+        s.run_id.0,
+        s.identity,
+        s.occurrence,
+        s.turn,
+        s.index.map_or(-1, i64::from),
+        s.input.as_ref().map(|v| v.to_string()),
+        s.output.as_ref().map(|v| v.to_string()),
+        to_i64(s.tokens_in),
+        to_i64(s.tokens_out),
+        s.cost_usd,
+        to_i64(s.time_ms),
+    ])?;
+    Ok(())
 }
 
 /// Records a call as running. A call that already succeeded is left alone: results are

@@ -15,6 +15,9 @@ pub struct ClientCaps {
     pub code_lens_refresh: bool,
     /// `experimental.odwRunEvents`.
     pub run_events: bool,
+    /// `window.showMessage.messageActionItem`: `window/showMessageRequest` with actions, which
+    /// approvals need.
+    pub message_actions: bool,
 }
 
 impl ClientCaps {
@@ -32,6 +35,9 @@ impl ClientCaps {
                 .and_then(|w| w.code_lens.as_ref())
                 .and_then(|l| l.refresh_support)
                 == Some(true),
+            message_actions: window
+                .and_then(|w| w.show_message.as_ref())
+                .is_some_and(|s| s.message_action_item.is_some()),
             run_events: c
                 .experimental
                 .as_ref()

@@ -13,6 +13,9 @@ use tower_lsp_server::ls_types::{
 /// characters start an object or an argument far more often than a global.
 pub fn complete(text: &str, offset: usize, by_trigger: bool) -> Option<CompletionResponse> {
     let start = cursor::word_at(text, offset).map_or(offset, |(s, _)| s.min(offset));
+    if let Some(items) = tool_names(text, start) {
+        return Some(CompletionResponse::Array(items));
+    }
     let ctx = cursor::context_at(text, start);
     if !ctx.in_code {
         return None;
@@ -38,6 +41,40 @@ pub fn complete(text: &str, offset: usize, by_trigger: bool) -> Option<Completio
             .collect()
     };
     Some(CompletionResponse::Array(items))
+}
+
+/// Tool names inside the string being typed in a `tools: [...]` list, documented from the tool
+/// table (what each does, its arguments, whether it is asked for under `[approvals]`).
+fn tool_names(text: &str, start: usize) -> Option<Vec<CompletionItem>> {
+    let before = text.get(..start)?;
+    let quote = before.rfind(['"', '\'', '`'])?;
+    // The cursor is in a string that starts right after the quote and has no closing quote yet.
+    if before[quote + 1..].contains(['"', '\'', '`', '\n']) {
+        return None;
+    }
+    let list = before[..quote].trim_end_matches(|c: char| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | ',' | ' ' | '\t' | '"' | '\'' | '`')
+    });
+    let list = list.strip_suffix('[')?.trim_end();
+    let list = list.strip_suffix(':')?.trim_end();
+    if !list.ends_with("tools") {
+        return None;
+    }
+    Some(
+        crate::tools::TOOLS
+            .iter()
+            .map(|t| {
+                let gate = if t.gated {
+                    "Changes the machine: asked for under `[approvals]` in odw.toml (`allow`, \
+                     `ask`, `deny`) or `--allow`/`--deny`."
+                } else {
+                    "Not gated."
+                };
+                let doc = format!("```js\n{}\n```\n{}\n\n{gate}", t.signature(), t.description);
+                item(t.id, &doc, CompletionItemKind::ENUM_MEMBER)
+            })
+            .collect(),
+    )
 }
 
 fn item(name: &str, doc: &str, kind: CompletionItemKind) -> CompletionItem {
@@ -76,5 +113,16 @@ mod tests {
         assert!(labels("foo.|").is_empty());
         assert!(complete("const o = {", 11, true).is_none());
         assert!(complete("agent('p', {", 12, true).is_some());
+    }
+
+    #[test]
+    fn tool_names_inside_a_tools_list() {
+        let tools = labels("await agent('p', { tools: ['read_file', 'wr|");
+        assert!(tools.contains(&"write_file".to_string()), "{tools:?}");
+        assert!(tools.contains(&"web_fetch".to_string()));
+        assert_eq!(tools.len(), crate::tools::TOOLS.len());
+        assert_eq!(labels("await agent('p', { tools: [\"|").len(), 7);
+        assert!(labels("await agent('p', { label: 'wr|").is_empty());
+        assert!(labels("await agent('p', { tools: ['a'], label: '|").is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! `odw lsp`: the language server on stdio, a thin adapter over the engine built on
 //! tower-lsp-server. protocol/README.md documents what it speaks.
 
+mod approve;
 mod capabilities;
 mod code_lens;
 mod commands;

@@ -307,6 +307,9 @@ pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, 
         concurrency: params.concurrency,
         dry_run: params.dry_run,
         config,
+        approver: session.approver(),
+        allow: Vec::new(),
+        deny: Vec::new(),
     };
     let id = engine
         .start(req)
@@ -321,7 +324,14 @@ pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, 
 pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Error> {
     let engine = session.engine();
     let id = engine
-        .resume(&params.run_id, params.budget.clone())
+        .resume(
+            &params.run_id,
+            crate::engine::ResumeOptions {
+                budget: params.budget.clone(),
+                approver: session.approver(),
+                ..Default::default()
+            },
+        )
         .map_err(|e| request_failed(e.to_string()))?;
     let known = session
         .runs

@@ -38,6 +38,8 @@ pub struct Session {
     shutdown: AtomicBool,
     /// A problem with `initializationOptions`, told to the user once `initialized` arrives.
     notice: Mutex<Option<String>>,
+    /// Held while an approval dialog is open: one at a time per client.
+    dialog: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A workspace's configuration and what it was built from.
@@ -64,7 +66,19 @@ impl Session {
             configs: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             notice: Mutex::new(None),
+            dialog: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// How runs started from this client ask for approvals: its dialogs, when it declared it
+    /// can show actions; otherwise nobody can be asked.
+    pub fn approver(&self) -> Option<crate::engine::approve::ApproverHandle> {
+        self.caps().message_actions.then(|| {
+            crate::engine::approve::ApproverHandle(Arc::new(super::approve::EditorApprover::new(
+                self.client.clone(),
+                self.dialog.clone(),
+            )))
+        })
     }
 
     /// Records what `initialize` said. Called once.

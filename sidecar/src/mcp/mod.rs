@@ -6,10 +6,10 @@
 //! `ODW_DB`) and the same configuration (`odw.toml`, then the user's file) as the CLI, so a run
 //! started here shows in `odw runs` and resumes from any face.
 //!
-//! Approvals for gated tools will reach the client as MCP elicitation: the engine will take an
-//! `Approver`, and [`session::Session::engine_for`] is where this face would hand it one built on
-//! the request's peer (`Peer::create_elicitation`).
+//! Approvals for gated tools reach the client as MCP elicitation when it declared the
+//! capability ([`approve`]); otherwise the configured policy decides, never a wait.
 
+mod approve;
 mod check;
 mod plan;
 mod prompts;

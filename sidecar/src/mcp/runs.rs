@@ -106,6 +106,9 @@ pub async fn run(
         concurrency: None,
         dry_run: false,
         config,
+        approver: super::approve::for_peer(&ctx.peer),
+        allow: Vec::new(),
+        deny: Vec::new(),
     };
     let id = engine.start(req).map_err(|e| e.to_string())?;
     if !a.wait {
@@ -269,7 +272,11 @@ pub async fn result(session: &Session, args: Option<Map<String, Value>>) -> Repl
     Ok(outcome(&r))
 }
 
-pub async fn control(session: &Session, args: Option<Map<String, Value>>) -> Reply {
+pub async fn control(
+    session: &Session,
+    args: Option<Map<String, Value>>,
+    ctx: &RequestContext<RoleServer>,
+) -> Reply {
     let a: IdArgs = parse("odw_control", args)?;
     let id = RunId(a.workflow_id);
     let action = a
@@ -298,7 +305,11 @@ pub async fn control(session: &Session, args: Option<Map<String, Value>>) -> Rep
             }
         }
         "resume" => {
-            engine.resume(&id, None).map_err(|e| e.to_string())?;
+            let opts = crate::engine::ResumeOptions {
+                approver: super::approve::for_peer(&ctx.peer),
+                ..Default::default()
+            };
+            engine.resume(&id, opts).map_err(|e| e.to_string())?;
             Ok(json!({"workflowId": id, "status": RunState::Running}))
         }
         other => Err(format!(

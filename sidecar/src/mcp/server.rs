@@ -75,7 +75,7 @@ impl ServerHandler for Server {
             "odw_run" => runs::run(s, args, &context).await,
             "odw_status" => runs::status(s, args),
             "odw_result" => runs::result(s, args).await,
-            "odw_control" => runs::control(s, args).await,
+            "odw_control" => runs::control(s, args, &context).await,
             "odw_list" => runs::list(s, args),
             other => {
                 return Err(ErrorData::invalid_params(

@@ -93,6 +93,9 @@ async fn dry_run(
             concurrency: None,
             dry_run: true,
             config: config.clone(),
+            approver: None,
+            allow: Vec::new(),
+            deny: Vec::new(),
         })
         .map_err(|e| format!("could not start: {e}"))?;
     let result = match tokio::time::timeout(DRY_RUN_LIMIT, engine.wait(&id)).await {

@@ -9,16 +9,40 @@ const MAX_DEPTH: usize = 8;
 
 /// A reply for `req` that a real model could have given: schema-conforming JSON text, or a short text.
 pub fn reply(req: &ModelRequest) -> ModelReply {
-    let text = match &req.schema {
-        Some(schema) => sample(schema, schema, 0, 0).to_string(),
-        None => prose_reply(req),
-    };
     let input = req.system.as_deref().map_or(0, estimate_tokens)
         + req
             .messages
             .iter()
             .map(|m| estimate_tokens(&m.content))
             .sum::<u64>();
+    // An agent with tools uses one of them once, so a dry run counts a tool turn per tool
+    // agent (the engine does not run it).
+    let used_tools = req.messages.iter().any(|m| !m.tool_calls.is_empty());
+    if let Some(tool) = req.tools.first().filter(|_| !used_tools && !req.tools_off) {
+        let arguments = sample(&tool.parameters, &tool.parameters, 0, 0);
+        let call = super::ToolCall {
+            id: "dry_run_0".into(),
+            name: tool.name.clone(),
+            arguments: super::ToolArguments::from_value(Some(&arguments)),
+        };
+        let defs: u64 = req
+            .tools
+            .iter()
+            .map(|t| estimate_tokens(&t.description) + estimate_tokens(&t.parameters.to_string()))
+            .sum();
+        return ModelReply {
+            usage: TokenUsage {
+                input: input + defs,
+                output: estimate_tokens(&arguments.to_string()) + 8,
+            },
+            tool_calls: vec![call],
+            ..ModelReply::default()
+        };
+    }
+    let text = match &req.schema {
+        Some(schema) => sample(schema, schema, 0, 0).to_string(),
+        None => prose_reply(req),
+    };
     ModelReply {
         tool_calls: Vec::new(),
         cut_off: false,

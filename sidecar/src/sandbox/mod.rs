@@ -9,9 +9,11 @@
 //! runs here, so a slow provider cannot stall the guest and a busy guest cannot stall I/O.
 
 mod clock;
+pub mod ops;
 mod source;
 
 use crate::check::Dialect;
+use odw_protocol::AgentErrorCode;
 use rquickjs::{CatchResultExt, Context, Function, Persistent, Runtime};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
@@ -49,7 +51,7 @@ impl Default for Limits {
 /// A failure the guest sees as a rejected promise / thrown `Error` with `.code`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostError {
-    pub code: Option<String>,
+    pub code: Option<AgentErrorCode>,
     pub message: String,
     /// The host already reported this failure as an event (so `parallel` does not log it again).
     pub reported: bool,
@@ -63,9 +65,9 @@ impl HostError {
             reported: false,
         }
     }
-    pub fn with_code(code: &str, message: impl Into<String>) -> Self {
+    pub fn with_code(code: AgentErrorCode, message: impl Into<String>) -> Self {
         HostError {
-            code: Some(code.to_string()),
+            code: Some(code),
             message: message.into(),
             reported: false,
         }
@@ -74,12 +76,11 @@ impl HostError {
 
 /// What the sandbox asks of the engine.
 pub trait Host {
-    /// A synchronous operation (`log`, `phase`, `budget`, `args`, `now`, `random`, `checkpoint`):
-    /// returns the JSON of the value.
-    fn sync_op(&mut self, op: &str, payload: &str) -> Result<String, HostError>;
-    /// Starts an asynchronous operation (`agent`, `tool`, `workflow`); the result (JSON of the
-    /// value) is delivered later through `done`, from any thread.
-    fn start_op(&mut self, op: &str, payload: String, done: Completer);
+    /// A synchronous operation: returns the JSON of the value.
+    fn sync_op(&mut self, op: ops::SyncOp, payload: &str) -> Result<String, HostError>;
+    /// Starts an asynchronous operation; the result (JSON of the value) is delivered later
+    /// through `done`, from any thread.
+    fn start_op(&mut self, op: ops::AsyncOp, payload: String, done: Completer);
 }
 
 /// Delivers the result of one asynchronous host operation back to the run's thread.
@@ -558,13 +559,20 @@ fn sync_op(s: &Rc<RefCell<Bridge>>, op: String, payload: String) -> String {
                 );
                 let mut e = source::error_from_text(&text);
                 e.code = v["code"].as_str().map(str::to_string);
+                // A code the script set itself (`err.code = "mine"`) is kept as text on the
+                // error; only odw's own codes are typed.
                 Err(e)
             };
             s.borrow_mut().finished.get_or_insert(outcome);
             return envelope(Ok("null".into()));
         }
+        let Some(typed) = ops::SyncOp::parse(&op) else {
+            return envelope(Err(HostError::new(format!(
+                "unknown host operation `{op}`"
+            ))));
+        };
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            s.borrow_mut().host.sync_op(&op, &payload)
+            s.borrow_mut().host.sync_op(typed, &payload)
         }))
         .unwrap_or_else(|p| Err(HostError::new(panic_message(&op, p))));
         envelope(r)
@@ -573,6 +581,11 @@ fn sync_op(s: &Rc<RefCell<Bridge>>, op: String, payload: String) -> String {
 
 fn start_op(s: &Rc<RefCell<Bridge>>, op: String, payload: String) -> String {
     {
+        let Some(typed) = ops::AsyncOp::parse(&op) else {
+            return envelope(Err(HostError::new(format!(
+                "unknown host operation `{op}`"
+            ))));
+        };
         let mut b = s.borrow_mut();
         let id = b.next_id;
         b.next_id += 1;
@@ -581,7 +594,7 @@ fn start_op(s: &Rc<RefCell<Bridge>>, op: String, payload: String) -> String {
             tx: b.tx.clone(),
         };
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            b.host.start_op(&op, payload, done);
+            b.host.start_op(typed, payload, done);
         }));
         match r {
             Ok(()) => {

@@ -319,7 +319,8 @@
   const tool = (name) => (...a) => call("tool", { name, args: a });
   const tools = Object.freeze({
     glob: tool("glob"), read_file: tool("read_file"), readFile: tool("read_file"), search: tool("search"),
-    write_file: tool("write_file"), run_bash: tool("run_bash"), runBash: tool("run_bash"), git: tool("git"),
+    write_file: tool("write_file"), writeFile: tool("write_file"), run_bash: tool("run_bash"), runBash: tool("run_bash"), git: tool("git"),
+    web_fetch: tool("web_fetch"), webFetch: tool("web_fetch"),
   });
   const context = Object.freeze({
     args: () => argsValue, tools, budget, log, phase, agent, parallel, pipeline, verify, checkpoint, strategy: {},

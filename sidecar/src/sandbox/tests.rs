@@ -11,21 +11,20 @@ struct TestHost {
 }
 
 impl Host for TestHost {
-    fn sync_op(&mut self, op: &str, payload: &str) -> Result<String, HostError> {
+    fn sync_op(&mut self, op: ops::SyncOp, payload: &str) -> Result<String, HostError> {
         self.log.lock().unwrap().push(format!("{op} {payload}"));
         if payload.contains("__panic__") {
             panic!("boom");
         }
         match op {
-            "now" => Ok("1700000000000".into()),
-            "random" => Ok("0.25".into()),
-            "args" => Ok(r#"{"files":["a","b"],"n":2}"#.into()),
-            "budget" => Ok(r#"{"tokensUsed":10,"costUsd":0,"maxTokens":100,"maxCostUsd":null,"percentUsed":10}"#.into()),
-            "panic" => panic!("boom"),
+            ops::SyncOp::Now => Ok("1700000000000".into()),
+            ops::SyncOp::Random => Ok("0.25".into()),
+            ops::SyncOp::Args => Ok(r#"{"files":["a","b"],"n":2}"#.into()),
+            ops::SyncOp::Budget => Ok(r#"{"tokensUsed":10,"costUsd":0,"maxTokens":100,"maxCostUsd":null,"percentUsed":10}"#.into()),
             _ => Ok("null".into()),
         }
     }
-    fn start_op(&mut self, op: &str, payload: String, done: Completer) {
+    fn start_op(&mut self, op: ops::AsyncOp, payload: String, done: Completer) {
         self.log.lock().unwrap().push(format!("{op} {payload}"));
         let scripted = self.answers.lock().unwrap().pop_front();
         std::thread::spawn(move || {
@@ -116,7 +115,7 @@ fn missing_execute_is_a_clear_error() {
 #[test]
 fn parallel_settles_failures_to_null_and_fatal_errors_propagate() {
     let failing = Err(HostError {
-        code: Some("rate_limit".into()),
+        code: Some(odw_protocol::AgentErrorCode::RateLimit),
         message: "429".into(),
         reported: true,
     });
@@ -130,7 +129,10 @@ fn parallel_settles_failures_to_null_and_fatal_errors_propagate() {
     // The first agent started got the failure; order of starts is input order.
     assert_eq!(v, serde_json::json!([null, "B", 7]));
 
-    let fatal = Err(HostError::with_code("budget_exhausted", "budget spent"));
+    let fatal = Err(HostError::with_code(
+        odw_protocol::AgentErrorCode::BudgetExhausted,
+        "budget spent",
+    ));
     let (r, _) = run_with(
         "async function execute(){ return parallel([() => agent('a'), () => agent('b')]); }",
         Dialect::Execute,
@@ -361,10 +363,10 @@ fn args_has_no_function_name_or_length() {
 struct InstantHost;
 
 impl Host for InstantHost {
-    fn sync_op(&mut self, _op: &str, _payload: &str) -> Result<String, HostError> {
+    fn sync_op(&mut self, _op: ops::SyncOp, _payload: &str) -> Result<String, HostError> {
         Ok("null".into())
     }
-    fn start_op(&mut self, _op: &str, _payload: String, done: Completer) {
+    fn start_op(&mut self, _op: ops::AsyncOp, _payload: String, done: Completer) {
         done.complete(Ok("\"ok\"".into()));
     }
 }
@@ -443,10 +445,10 @@ fn host_internals_are_not_reachable_from_scripts() {
 struct SilentHost;
 
 impl Host for SilentHost {
-    fn sync_op(&mut self, _op: &str, _payload: &str) -> Result<String, HostError> {
+    fn sync_op(&mut self, _op: ops::SyncOp, _payload: &str) -> Result<String, HostError> {
         Ok("null".into())
     }
-    fn start_op(&mut self, _op: &str, _payload: String, done: Completer) {
+    fn start_op(&mut self, _op: ops::AsyncOp, _payload: String, done: Completer) {
         std::mem::forget(done);
     }
 }

@@ -9,9 +9,10 @@ use crate::budget::Budget;
 use crate::config::Price;
 use crate::pricing;
 use crate::providers::{
-    self, ErrorKind, Message, ModelReply, ModelRequest, ProviderError, Route, TokenUsage, Wire,
-    simulated, structured,
+    self, ErrorKind, Message, ModelReply, ModelRequest, ProviderError, Route, TokenUsage, ToolCall,
+    ToolDef, ToolResult, Wire, simulated, structured,
 };
+use futures::future::BoxFuture;
 use odw_protocol::{AgentErrorCode, EventKind};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -46,6 +47,35 @@ pub struct CallSpec {
     pub backoff_max: Duration,
     /// Dry run: answer from the simulated provider, no network.
     pub simulated: bool,
+    /// Tools the model may call (empty: a plain completion).
+    pub tools: Vec<ToolDef>,
+    /// Rounds of tool calls before the model is told to answer.
+    pub max_tool_iterations: u32,
+}
+
+/// Where a call's tool loop runs its tools and records its turns (the engine: approvals, the
+/// journal, the workspace). The scheduler only drives the conversation.
+pub trait ToolLoop: Send + Sync {
+    /// The reply an earlier execution recorded for `turn`: replayed instead of asked again.
+    fn replayed(&self, turn: u32) -> Option<ModelReply>;
+    /// Records a reply that asks for tools, before any of them runs; an error stops the call.
+    fn record_reply<'a>(
+        &'a self,
+        turn: u32,
+        reply: &'a ModelReply,
+        cost_usd: f64,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// Runs (or replays) the `index`-th call of `turn`. Never fails: errors and denials are
+    /// results the model reads.
+    fn run<'a>(&'a self, turn: u32, index: u32, call: &'a ToolCall) -> BoxFuture<'a, ToolResult>;
+}
+
+/// The conversation of one call: carried from the primary model to the fallback, so tools
+/// that already ran are not run again.
+struct Conversation {
+    req: Option<ModelRequest>,
+    /// Rounds of tool calls so far.
+    turn: u32,
 }
 
 /// A finished call.
@@ -108,10 +138,19 @@ impl Scheduler {
         obs: &dyn CallObserver,
         budget: &Budget,
         cancel: &CancellationToken,
+        tools: Option<&dyn ToolLoop>,
     ) -> Result<CallOutcome, CallFailure> {
         let mut acc = Tally::default();
+        let mut conv = Conversation { req: None, turn: 0 };
+        let ctx = Ctx {
+            spec,
+            obs,
+            budget,
+            cancel,
+            tools: tools.filter(|_| !spec.tools.is_empty()),
+        };
         let primary = self
-            .attempts(spec, &spec.route, spec.price, obs, budget, cancel, &mut acc)
+            .attempts(&ctx, &spec.route, spec.price, &mut conv, &mut acc)
             .await;
         let failure = match primary {
             Ok(o) => return Ok(o),
@@ -133,34 +172,62 @@ impl Scheduler {
                         spec.label, spec.route.model_id, failure.code, route.model_id
                     ),
                 });
-                self.attempts(spec, route, *price, obs, budget, cancel, &mut acc)
+                self.attempts(&ctx, route, *price, &mut conv, &mut acc)
                     .await
             }
             _ => Err(failure),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn attempts(
         &self,
-        spec: &CallSpec,
+        ctx: &Ctx<'_>,
         route: &Route,
         price: Price,
-        obs: &dyn CallObserver,
-        budget: &Budget,
-        cancel: &CancellationToken,
+        conv: &mut Conversation,
         acc: &mut Tally,
     ) -> Result<CallOutcome, CallFailure> {
-        let mut req = build_request(spec, route);
+        let Ctx {
+            spec, obs, cancel, ..
+        } = *ctx;
+        // A fallback continues the conversation where the primary model left it; one that has
+        // not started yet is built for this route's wire (the schema instruction differs).
+        let mut req = match conv.req.take() {
+            Some(req) if conv.turn > 0 => req,
+            _ => build_request(spec, route),
+        };
         let mut retries_left = spec.retries;
         let mut reasks_left = spec.schema_retries;
         let mut retry_no = 0u32;
         let mut attempt = 0u32;
         loop {
-            attempt += 1;
-            let reply = self
-                .one_request(spec, route, price, &req, attempt, obs, budget, cancel, acc)
-                .await;
+            let replayed = ctx.tools.and_then(|t| t.replayed(conv.turn));
+            let fresh = replayed.is_none();
+            let reply = match replayed {
+                Some(reply) => Ok(reply),
+                None => {
+                    attempt += 1;
+                    conv.req = Some(req.clone());
+                    self.one_request(ctx, route, price, &req, attempt, acc)
+                        .await
+                }
+            };
+            let reply = match (reply, ctx.tools) {
+                (Ok(reply), Some(tools)) if !reply.tool_calls.is_empty() && !req.tools_off => {
+                    if fresh {
+                        tools
+                            .record_reply(conv.turn, &reply, acc.last_cost)
+                            .await
+                            .map_err(|message| acc.fail(AgentErrorCode::Cancelled, message))?;
+                    }
+                    self.tool_turn(ctx, tools, &mut req, reply, conv, acc)
+                        .await?;
+                    conv.req = Some(req.clone());
+                    retries_left = spec.retries;
+                    continue;
+                }
+                (reply, _) => reply,
+            };
             let err = match reply {
                 Ok(reply) => match interpret(spec, &reply) {
                     Ok(value) => {
@@ -209,7 +276,7 @@ impl Scheduler {
                         obs.event(EventKind::AgentRetrying {
                             call: spec.call,
                             attempt: attempt + 1,
-                            code: "schema_invalid".into(),
+                            code: AgentErrorCode::SchemaInvalid,
                             delay_ms: 0,
                             message: errors.join("; "),
                         });
@@ -239,7 +306,7 @@ impl Scheduler {
                     obs.event(EventKind::AgentRetrying {
                         call: spec.call,
                         attempt: attempt + 1,
-                        code: e.kind.code().as_str().into(),
+                        code: e.kind.code(),
                         delay_ms: delay.as_millis() as u64,
                         message: e.message.clone(),
                     });
@@ -260,19 +327,78 @@ impl Scheduler {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One round of tool calls (the reply asking for them is already recorded): run one after
+    /// another, and their results appended for the next turn. Past `maxToolIterations` the
+    /// calls are not run and the model is told to answer.
+    async fn tool_turn(
+        &self,
+        ctx: &Ctx<'_>,
+        tools: &dyn ToolLoop,
+        req: &mut ModelRequest,
+        reply: ModelReply,
+        conv: &mut Conversation,
+        acc: &mut Tally,
+    ) -> Result<(), CallFailure> {
+        let spec = ctx.spec;
+        let turn = conv.turn;
+        let results: Vec<ToolResult> = if turn >= spec.max_tool_iterations {
+            req.tools_off = true;
+            reply
+                .tool_calls
+                .iter()
+                .map(|c| ToolResult {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    content: format!(
+                        "not run: the limit of {} tool rounds is reached",
+                        spec.max_tool_iterations
+                    ),
+                    is_error: true,
+                })
+                .collect()
+        } else {
+            let mut results = Vec::with_capacity(reply.tool_calls.len());
+            for (i, call) in reply.tool_calls.iter().enumerate() {
+                if ctx.cancel.is_cancelled() {
+                    return Err(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into()));
+                }
+                results.push(tools.run(turn, i as u32, call).await);
+            }
+            if ctx.cancel.is_cancelled() {
+                return Err(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into()));
+            }
+            results
+        };
+        conv.turn += 1;
+        let mut assistant = Message::assistant(reply.text);
+        assistant.tool_calls = reply.tool_calls;
+        req.messages.push(assistant);
+        let mut answer = Message::user(if req.tools_off {
+            "You have reached the limit of tool calls. Answer now, without calling tools."
+        } else {
+            ""
+        });
+        answer.tool_results = results;
+        req.messages.push(answer);
+        Ok(())
+    }
+
     async fn one_request(
         &self,
-        spec: &CallSpec,
+        ctx: &Ctx<'_>,
         route: &Route,
         price: Price,
         req: &ModelRequest,
         attempt: u32,
-        obs: &dyn CallObserver,
-        budget: &Budget,
-        cancel: &CancellationToken,
         acc: &mut Tally,
     ) -> Result<ModelReply, Attempt> {
+        let Ctx {
+            spec,
+            obs,
+            budget,
+            cancel,
+            ..
+        } = *ctx;
         let worst_in = worst_case_input(req);
         let worst = TokenUsage {
             input: worst_in,
@@ -347,6 +473,7 @@ impl Scheduler {
             Err(_) => TokenUsage::default(),
         };
         let cost = pricing::cost(price, used);
+        acc.last_cost = cost;
         acc.usage.input += used.input;
         acc.usage.output += used.output;
         acc.cost += cost;
@@ -368,12 +495,24 @@ impl Scheduler {
     }
 }
 
+/// What every step of one call needs.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    spec: &'a CallSpec,
+    obs: &'a dyn CallObserver,
+    budget: &'a Budget,
+    cancel: &'a CancellationToken,
+    tools: Option<&'a dyn ToolLoop>,
+}
+
 /// Totals across every request of one call.
 #[derive(Default)]
 struct Tally {
     usage: TokenUsage,
     cost: f64,
     requests: u32,
+    /// The cost of the latest request (recorded with a tool turn).
+    last_cost: f64,
 }
 
 impl Tally {
@@ -408,7 +547,8 @@ fn build_request(spec: &CallSpec, route: &Route) -> ModelRequest {
         max_tokens: spec.max_tokens,
         temperature: spec.temperature,
         schema: spec.schema.clone(),
-        ..ModelRequest::default()
+        tools: spec.tools.clone(),
+        tools_off: false,
     }
 }
 
@@ -416,9 +556,34 @@ fn build_request(spec: &CallSpec, route: &Route) -> ModelRequest {
 /// fallback), plus a few per message for the chat template: a bound, not an estimate, so a
 /// reservation can never be exceeded by the real count.
 fn worst_case_input(req: &ModelRequest) -> u64 {
+    let tool_bytes = |m: &Message| -> usize {
+        m.tool_calls
+            .iter()
+            .map(|c| c.id.len() + c.name.len() + c.arguments.to_json_text().len())
+            .sum::<usize>()
+            + m.tool_results
+                .iter()
+                .map(|r| r.id.len() + r.name.len() + r.content.len())
+                .sum::<usize>()
+    };
     let bytes: usize = req.system.as_deref().map_or(0, str::len)
-        + req.messages.iter().map(|m| m.content.len()).sum::<usize>();
-    bytes as u64 + 16 * (req.messages.len() as u64 + 1)
+        + req
+            .messages
+            .iter()
+            .map(|m| m.content.len() + tool_bytes(m))
+            .sum::<usize>()
+        + req
+            .tools
+            .iter()
+            .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
+            .sum::<usize>();
+    let parts: usize = req
+        .messages
+        .iter()
+        .map(|m| 1 + m.tool_calls.len() + m.tool_results.len())
+        .sum::<usize>()
+        + req.tools.len();
+    bytes as u64 + 16 * (parts as u64 + 1)
 }
 
 /// The value a reply gives the script, or the schema errors that call for a re-ask.

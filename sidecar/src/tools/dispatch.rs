@@ -1,114 +1,38 @@
-//! `context.tools.<name>(...args)`: positional JSON arguments in, a JSON result out.
+//! The read-only tools by name, synchronously: what the planner and the fuzzer call. Runs go
+//! through the engine's tool runner instead, which adds approvals, the journal and the async
+//! tools.
 
 use serde_json::Value;
 
+use super::catalog::{ToolInput, ToolName};
 use super::walk::DEFAULT_GLOB;
 use super::{ToolError, Workspace};
 
-/// Every tool name a script may call, in the order error messages list them.
-pub const TOOL_NAMES: &[&str] = &[
-    "glob",
-    "read_file",
-    "search",
-    "write_file",
-    "run_bash",
-    "git",
-];
-
 impl Workspace {
     /// Runs tool `name` on positional `args`: `glob(pattern = "**/*")` gives an array of paths,
-    /// `read_file(path)` a string, `search(pattern, glob?)` an array of `{file, line, text}`;
-    /// `write_file`, `run_bash` and `git` are refused as needing approval.
+    /// `read_file(path)` a string, `search(pattern, glob?)` an array of `{file, line, text}`.
+    /// The tools that act or reach the network need the engine and are refused here.
     pub fn call(&self, name: &str, args: &[Value]) -> Result<Value, ToolError> {
-        match name {
-            "glob" => {
-                let [pattern] = arguments("glob", args, ["pattern"])?;
-                let pattern = optional_string("glob", "pattern", 1, pattern)?;
-                Ok(self.glob(pattern.unwrap_or(DEFAULT_GLOB))?.into())
-            }
-            "read_file" => {
-                let [path] = arguments("read_file", args, ["path"])?;
-                let path = required_string("read_file", "path", 1, path)?;
-                Ok(self.read_file(path)?.into())
-            }
-            "search" => {
-                let [pattern, glob] = arguments("search", args, ["pattern", "glob"])?;
-                let pattern = required_string("search", "pattern", 1, pattern)?;
-                let glob = optional_string("search", "glob", 2, glob)?;
-                let matches = self.search(pattern, glob)?;
+        let tool = ToolName::parse(name).ok_or_else(|| ToolName::unknown(name))?;
+        let input = ToolInput::from_positional(tool, args)?;
+        self.read_only(&input)
+    }
+
+    /// Runs a read-only tool; the others are refused as needing the engine.
+    pub fn read_only(&self, input: &ToolInput) -> Result<Value, ToolError> {
+        match input {
+            ToolInput::Glob { pattern } => Ok(self
+                .glob(pattern.as_deref().unwrap_or(DEFAULT_GLOB))?
+                .into()),
+            ToolInput::ReadFile { path } => Ok(self.read_file(path)?.into()),
+            ToolInput::Search { pattern, glob } => {
+                let matches = self.search(pattern, glob.as_deref())?;
                 Ok(serde_json::to_value(matches).expect("matches serialize to JSON"))
             }
-            "write_file" => Err(ToolError::Gated { tool: "write_file" }),
-            // `runBash` is the original's alias for the same tool.
-            "run_bash" | "runBash" => Err(ToolError::Gated { tool: "run_bash" }),
-            "git" => Err(ToolError::Gated { tool: "git" }),
-            _ => Err(ToolError::UnknownTool { name: name.into() }),
+            other => Err(ToolError::Gated {
+                tool: other.name().as_str(),
+            }),
         }
-    }
-}
-
-/// The first `N` arguments, missing ones as `None`; more than `N` is an error rather than
-/// silently dropped, because an extra argument is usually an option the tool does not have.
-fn arguments<'a, const N: usize>(
-    tool: &'static str,
-    args: &'a [Value],
-    names: [&str; N],
-) -> Result<[Option<&'a Value>; N], ToolError> {
-    if args.len() > N {
-        let plural = if N == 1 { "" } else { "s" };
-        return Err(ToolError::InvalidArgument {
-            tool,
-            message: format!(
-                "takes {N} argument{plural} ({}), got {}",
-                names.join(", "),
-                args.len()
-            ),
-        });
-    }
-    Ok(std::array::from_fn(|i| args.get(i)))
-}
-
-/// A string argument that may be absent or `null`.
-fn optional_string<'a>(
-    tool: &'static str,
-    name: &str,
-    position: usize,
-    value: Option<&'a Value>,
-) -> Result<Option<&'a str>, ToolError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(other) => Err(ToolError::InvalidArgument {
-            tool,
-            message: format!(
-                "argument {position} ({name}) must be a string, got {}",
-                kind(other)
-            ),
-        }),
-    }
-}
-
-fn required_string<'a>(
-    tool: &'static str,
-    name: &str,
-    position: usize,
-    value: Option<&'a Value>,
-) -> Result<&'a str, ToolError> {
-    optional_string(tool, name, position, value)?.ok_or_else(|| ToolError::InvalidArgument {
-        tool,
-        message: format!("argument {position} ({name}) is missing"),
-    })
-}
-
-/// The JavaScript-facing name of a JSON value's type.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -207,13 +131,14 @@ mod tests {
     #[test]
     fn gated_and_unknown_tools_are_refused() {
         let (_dir, ws) = workspace();
-        for (name, tool) in [
-            ("write_file", "write_file"),
-            ("run_bash", "run_bash"),
-            ("runBash", "run_bash"),
-            ("git", "git"),
+        for (name, tool, args) in [
+            ("write_file", "write_file", vec![json!("x"), json!("y")]),
+            ("run_bash", "run_bash", vec![json!("x")]),
+            ("runBash", "run_bash", vec![json!("x")]),
+            ("git", "git", vec![json!(["status"])]),
+            ("web_fetch", "web_fetch", vec![json!("http://x")]),
         ] {
-            let err = ws.call(name, &[json!("x")]).unwrap_err();
+            let err = ws.call(name, &args).unwrap_err();
             assert!(
                 matches!(err, ToolError::Gated { tool: t } if t == tool),
                 "{err}"
@@ -223,10 +148,10 @@ mod tests {
                     .starts_with(&format!("`{tool}` needs approval"))
             );
         }
-        let err = ws.call("web_fetch", &[]).unwrap_err();
+        let err = ws.call("rm", &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown tool `web_fetch`: the tools are glob, read_file, search, write_file, run_bash, git"
+            "unknown tool `rm`: the tools are glob, read_file, search, write_file, run_bash, git, web_fetch"
         );
     }
 }

@@ -37,13 +37,23 @@ pub enum ToolError {
     /// A tool was called with missing or mistyped arguments.
     #[error("{tool}: {message}")]
     InvalidArgument { tool: &'static str, message: String },
-    /// A tool that needs approval was called in a run that cannot ask for it.
+    /// A tool that needs the engine (approvals, the network) was called outside a run.
     #[error(
         "`{tool}` needs approval, and this run has no approval channel; it is denied by the default policy"
     )]
     Gated { tool: &'static str },
+    /// A tool call did not finish within its deadline.
+    #[error("{tool}: no answer within {ms} ms ([limits] tool_timeout_ms)")]
+    Timeout { tool: &'static str, ms: u64 },
+    /// A tool that changes the machine was running when the run stopped, and its end was never
+    /// recorded: it is not run again.
+    #[error("{tool}: {}", crate::engine::INTERRUPTED)]
+    Interrupted { tool: &'static str },
+    /// The user, the policy or a timeout refused a tool that changes the machine.
+    #[error("{tool}: {reason}")]
+    Denied { tool: &'static str, reason: String },
     /// No tool has this name.
-    #[error("unknown tool `{name}`: the tools are {}", super::dispatch::TOOL_NAMES.join(", "))]
+    #[error("unknown tool `{name}`: the tools are {}", super::catalog::tool_list())]
     UnknownTool { name: String },
     /// `web_fetch` will not fetch this URL: it does not parse, is not http(s), or carries
     /// credentials.

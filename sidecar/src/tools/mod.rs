@@ -1,15 +1,15 @@
-//! The tools a script reaches through `context.tools`: glob, read_file and search, and the gated
-//! write_file, run_bash and git.
+//! The tools agents and scripts call: glob, read_file, search, write_file, run_bash, git and
+//! web_fetch ([`catalog`] is the table of them).
 //!
 //! The file tools are blocking; the engine calls them through `tokio::task::spawn_blocking`.
-//! `bash` and `git` run child processes and are async. Paths are confined to the workspace root,
-//! both lexically and through symlinks. [`Workspace::call`] refuses the gated tools: the engine
-//! calls their implementations once a call is approved.
-//!
-//! [`web::web_fetch`] is async too, and it reaches the network, not the workspace.
+//! `bash` and `git` run child processes in process groups of their own; [`web::web_fetch`]
+//! reaches the network, not the workspace. Paths are confined to the workspace root, both
+//! lexically and through symlinks. Approvals and the journal are the engine's
+//! (`engine/act.rs`): this module only does what it is told.
 
 pub mod bash;
 mod blocked;
+pub mod catalog;
 mod confine;
 pub(crate) mod dispatch;
 mod error;
@@ -24,6 +24,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use catalog::{TOOLS, ToolInput, ToolName, ToolSpec};
 pub use error::ToolError;
 pub use read::MAX_FILE_BYTES;
 pub use search::{MAX_MATCH_TEXT_CHARS, MAX_SEARCH_MATCHES, Match};

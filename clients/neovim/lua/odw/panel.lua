@@ -271,7 +271,21 @@ local handlers = {
     log(run, ("budget: %d%% used (%s)"):format(math.floor(e.percentUsed or 0), usd(e.costUsd or 0)))
   end,
   approvalRequested = function(run, e)
-    log(run, ("approval requested: %s %s"):format(e.tool or "", e.detail or ""))
+    local first = (e.detail or ""):match("^[^\n]*") or ""
+    log(run, ("? %s asks for %s: %s"):format(e.label or "the script", e.tool or "", first))
+  end,
+  approvalDecided = function(run, e)
+    local what = ({ allowOnce = "allowed once", allowForRun = "allowed for this run", deny = "denied" })[e.decision]
+      or tostring(e.decision)
+    local by = ({ user = "", policy = " (policy)", run = " (this run)", timeout = " (no answer in time)", noChannel = " (nobody to ask)" })[e.by]
+      or ""
+    if e.by ~= "policy" or e.decision == "deny" then
+      log(run, ("%s %s%s"):format(e.tool or "", what, by))
+    end
+  end,
+  toolStarted = function(run, e)
+    local first = (e.detail or ""):match("^[^\n]*") or ""
+    log(run, ("⚙ %s: %s"):format(e.tool or "tool", first))
   end,
   runFinished = function(run, e)
     run.state = e.state or "finished"

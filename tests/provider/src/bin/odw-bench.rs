@@ -25,6 +25,19 @@ const FAN_OUT: &str = r#"async function execute(context) {
 module.exports = { execute };
 "#;
 
+/// N agents with K rounds of a `read_file` tool call each, against the same N agents answering
+/// at once: the cost of a tool turn beyond the request it adds.
+const TOOL_LOOP: &str = r#"async function execute(context) {
+  const { n, k } = context.args();
+  const calls = Array.from({ length: k }, () => `[[call:read_file {"path": "mode.txt"}]]`).join(" ");
+  const xs = await parallel(Array.from({ length: n }, (_, i) => () => agent(
+    k > 0 ? `bench item ${i} ${calls}` : `bench item ${i}`,
+    k > 0 ? { maxTokens: 16, tools: ["read_file"] } : { maxTokens: 16 })));
+  return xs.filter(Boolean).length;
+}
+module.exports = { execute };
+"#;
+
 struct Measure {
     wall: Duration,
     cpu: Duration,
@@ -86,11 +99,14 @@ fn main() {
     let mut quick = false;
     let mut fan_out: Vec<usize> = Vec::new();
     let mut memory_mb: Option<u64> = None;
+    let mut tool_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--odw" => odw = PathBuf::from(args.next().expect("--odw PATH")),
             "--quick" => quick = true,
+            // Only the tool-loop section.
+            "--tool-loop" => tool_only = true,
             // Only the default-options fan-out of N items (C=256, zero latency), for large N.
             "--memory-mb" => {
                 memory_mb = Some(
@@ -105,7 +121,7 @@ fn main() {
                     .expect("--fan-out N"),
             ),
             other => panic!(
-                "unknown argument {other}; usage: odw-bench [--odw PATH] [--quick] [--fan-out N]…"
+                "unknown argument {other}; usage: odw-bench [--odw PATH] [--quick] [--tool-loop] [--fan-out N]…"
             ),
         }
     }
@@ -122,6 +138,10 @@ fn main() {
         .build()
         .unwrap();
     let _guard = rt.enter();
+    if tool_only {
+        tool_loop(&rt, &odw, if quick { 300 } else { 2000 });
+        return;
+    }
     if !fan_out.is_empty() {
         println!(
             "| N (parallel, default options) | C | wall | CPU | CPU per agent | peak RSS | result |"
@@ -210,6 +230,8 @@ fn main() {
         }
     }
 
+    tool_loop(&rt, &odw, if quick { 300 } else { 2000 });
+
     let n = if quick { 1000 } else { 10_000 };
     println!("\n## Journaling overhead (N={n}, C=256, L=0; median of 3 alternating pairs)\n");
     let provider = rt.block_on(TestProvider::start(
@@ -293,5 +315,59 @@ fn main() {
         m.cpu.as_secs_f64(),
         provider.stats().total - before,
         m.max_rss_kb as f64 / 1024.0
+    );
+}
+
+/// The tool-loop section: CPU and wall of N plain agents against N agents with K tool rounds.
+fn tool_loop(rt: &tokio::runtime::Runtime, odw: &Path, n: usize) {
+    const K: usize = 3;
+    println!("\n## Tool-loop overhead (N={n} agents, C=256, L=0, K={K} read_file rounds each)\n");
+    println!("| agents | requests | wall | CPU | CPU per request |");
+    println!("|---|---:|---:|---:|---:|");
+    let provider = rt.block_on(TestProvider::start(
+        ProviderOptions::default().record_requests(false),
+    ));
+    let mut cpu = [Duration::ZERO; 2];
+    for (i, k) in [0, K].into_iter().enumerate() {
+        let ws = workspace(&provider, 256);
+        std::fs::write(ws.path().join("mode.txt"), "ok").unwrap();
+        std::fs::write(ws.path().join("tools.workflow.js"), TOOL_LOOP).unwrap();
+        let nargs = format!("{{\"n\":{n},\"k\":{k}}}");
+        let m = run(
+            odw,
+            ws.path(),
+            &[
+                "run",
+                "tools.workflow.js",
+                "--json",
+                "--quiet",
+                "--args",
+                &nargs,
+            ],
+        );
+        assert!(
+            m.ok && m.stdout.contains(&format!("\"result\":{n}")),
+            "tool-loop run failed: {}",
+            m.stdout
+        );
+        let requests = n * (k + 1);
+        cpu[i] = m.cpu;
+        println!(
+            "| {} | {requests} | {:.2} s | {:.2} s | {:.0} µs |",
+            if k == 0 {
+                "plain".to_string()
+            } else {
+                format!("{k} tool rounds")
+            },
+            m.wall.as_secs_f64(),
+            m.cpu.as_secs_f64(),
+            m.cpu.as_secs_f64() * 1e6 / requests as f64
+        );
+    }
+    let per_turn = (cpu[1].as_secs_f64() - cpu[0].as_secs_f64()) * 1e6 / (n * K) as f64;
+    let plain = cpu[0].as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "\nA tool turn (a request, a read_file call, two journaled steps) costs {per_turn:.0} µs of CPU, {:.2}× a plain agent call ({plain:.0} µs).",
+        per_turn / plain
     );
 }
