@@ -687,3 +687,102 @@ fn stdout_carries_only_json_rpc_and_older_protocols_are_negotiated() {
         "{err}"
     );
 }
+
+/// A client that answers approval forms with one decision and records the questions.
+#[derive(Clone)]
+struct Approving {
+    decision: Option<&'static str>,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Approving {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        serde_json::from_value(json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "odw-e2e", "version": "1"},
+        }))
+        .unwrap()
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        if let rmcp::model::ElicitRequestParams::FormElicitationParams {
+            message,
+            requested_schema,
+            ..
+        } = request
+        {
+            let schema = serde_json::to_value(&requested_schema).unwrap();
+            self.asked
+                .lock()
+                .unwrap()
+                .push(format!("{message} {schema}"));
+        }
+        Ok(serde_json::from_value(match self.decision {
+            Some(d) => json!({"action": "accept", "content": {"decision": d}}),
+            None => json!({"action": "decline"}),
+        })
+        .unwrap())
+    }
+}
+
+const WRITER: &str = r#"export const meta = { name: "writer" };
+const text = await agent('[[call:write_file {"path": "out.txt", "content": "from mcp"}]] [[echo-tools]]', { tools: ["write_file"], label: "writer" });
+return JSON.parse(text)[0].content;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_are_asked_with_elicitation_when_the_client_can_answer() {
+    for (decision, written) in [(Some("Allow once"), true), (None, false)] {
+        let ws = Ws::new();
+        let transport =
+            TokioChildProcess::new(tokio::process::Command::from(ws.cmd(&["mcp"]))).unwrap();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let client = Approving {
+            decision,
+            asked: asked.clone(),
+        }
+        .serve(transport)
+        .await
+        .unwrap();
+        let r = client
+            .call_tool(params("odw_run", json!({"script": WRITER, "wait": true})))
+            .await
+            .unwrap();
+        let v = ok(&r);
+        assert_eq!(v["status"], "succeeded", "{v}");
+        assert_eq!(
+            ws.path().join("out.txt").exists(),
+            written,
+            "{decision:?}: {v}"
+        );
+        if !written {
+            assert_eq!(v["result"], "error: write_file: denied by the user", "{v}");
+        }
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(
+            asked[0].contains("wants to use write_file: write out.txt"),
+            "{asked:?}"
+        );
+        assert!(asked[0].contains("Allow for this run"), "{asked:?}");
+        client.cancel().await.unwrap();
+    }
+    // A client without elicitation is never asked: the policy decides, and says how to allow.
+    let ws = Ws::new();
+    let (client, _) = connect(&ws).await;
+    let v = ok(&call(&client, "odw_run", json!({"script": WRITER, "wait": true})).await);
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("no approval channel"),
+        "{v}"
+    );
+    assert!(!ws.path().join("out.txt").exists());
+    client.cancel().await.unwrap();
+}
