@@ -56,6 +56,11 @@ fn zed_manifest_registers_the_server_for_javascript() {
         .filter_map(|l| l.as_str())
         .collect();
     assert_eq!(languages, ["JavaScript"]);
+    // The agent panel's context server: `odw mcp` (the command is in src/launch.rs).
+    assert!(
+        ext["context_servers"]["odw"].is_table(),
+        "extension.toml registers the odw context server"
+    );
     let cargo = toml_file("Cargo.toml");
     assert_eq!(
         ext["version"].as_str(),

@@ -82,6 +82,33 @@ pub fn initialization_options(settings: LspSettings) -> Option<Value> {
     Some(options)
 }
 
+/// The arguments of the context server (`odw mcp`) when the settings give none.
+pub const MCP_ARGS: &[&str] = &["mcp"];
+
+/// How Zed's agent panel starts odw as a context server: `context_servers.odw.command` when
+/// set, else `odw mcp` (Zed runs the command with its own PATH; a project has no worktree PATH
+/// to search).
+pub fn context_server(command: Option<&CommandSettings>) -> Launch {
+    let path = command
+        .and_then(|c| c.path.as_deref())
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or(BINARY);
+    let args = match command.and_then(|c| c.arguments.as_ref()) {
+        Some(args) => args.clone(),
+        None => MCP_ARGS.iter().map(|a| a.to_string()).collect(),
+    };
+    let mut env: Vec<(String, String)> = command
+        .and_then(|c| c.env.clone())
+        .map(|e| e.into_iter().collect())
+        .unwrap_or_default();
+    env.sort();
+    Launch {
+        command: path.to_string(),
+        args,
+        env,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +210,23 @@ mod tests {
         );
         let s = settings(json!({"initialization_options": {"runEvents": true}}));
         assert_eq!(initialization_options(s), Some(json!({"runEvents": true})));
+    }
+
+    #[test]
+    fn the_context_server_is_odw_mcp_unless_configured() {
+        let default = context_server(None);
+        assert_eq!(default.command, "odw");
+        assert_eq!(default.args, vec!["mcp".to_string()]);
+        let configured: CommandSettings = zed_extension_api::serde_json::from_value(json!({
+            "path": "/opt/odw/bin/odw",
+            "arguments": ["mcp", "--verbose"],
+            "env": {"ODW_LOG": "debug"}
+        }))
+        .unwrap();
+        let l = context_server(Some(&configured));
+        assert_eq!(l.command, "/opt/odw/bin/odw");
+        assert_eq!(l.args, vec!["mcp".to_string(), "--verbose".to_string()]);
+        assert_eq!(l.env, vec![("ODW_LOG".to_string(), "debug".to_string())]);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The odw extension for Zed: registers the `odw` language server (`odw lsp`) for JavaScript, so
-//! workflow scripts get diagnostics, hover and completion. The decisions live in `launch`, as
+//! workflow scripts get diagnostics, hover and completion, and the `odw` context server (`odw
+//! mcp`), so Zed's agent panel can plan and run workflows. The decisions live in `launch`, as
 //! plain functions with host unit tests; this file only feeds them what Zed knows.
 
 mod launch;
 
-use zed_extension_api::settings::LspSettings;
-use zed_extension_api::{self as zed, LanguageServerId, Result, Worktree, serde_json};
+use zed_extension_api::settings::{ContextServerSettings, LspSettings};
+use zed_extension_api::{
+    self as zed, ContextServerId, LanguageServerId, Project, Result, Worktree, serde_json,
+};
 
 struct OdwExtension;
 
@@ -45,6 +48,20 @@ impl zed::Extension for OdwExtension {
         worktree: &Worktree,
     ) -> Result<Option<serde_json::Value>> {
         Ok(launch::initialization_options(Self::settings(id, worktree)))
+    }
+
+    fn context_server_command(
+        &mut self,
+        id: &ContextServerId,
+        project: &Project,
+    ) -> Result<zed::Command> {
+        let settings = ContextServerSettings::for_project(id.as_ref(), project).ok();
+        let launch = launch::context_server(settings.as_ref().and_then(|s| s.command.as_ref()));
+        Ok(zed::Command {
+            command: launch.command,
+            args: launch.args,
+            env: launch.env,
+        })
     }
 
     fn language_server_workspace_configuration(
