@@ -296,6 +296,7 @@ impl RunShared {
                 self.record_step(
                     step(Some(input_json.clone()), None),
                     &format!("the start of {tool}"),
+                    true,
                 )
                 .await
                 .map_err(|m| HostError::with_code(AgentErrorCode::Cancelled, m))?;
@@ -306,9 +307,11 @@ impl RunShared {
             Ok(v) => json!({"value": v}),
             Err(e) => json!({"error": e.to_string(), "code": code_of(e)}),
         };
+        // The script sees the value next: it must be on disk first.
         self.record_step(
             step(Some(input_json), Some(output)),
             &format!("the result of {tool}"),
+            true,
         )
         .await
         .map_err(|m| HostError::with_code(AgentErrorCode::Cancelled, m))?;
@@ -332,13 +335,22 @@ impl RunShared {
         names
     }
 
-    /// Records a step and waits until it is committed; when the journal cannot record it the
-    /// run stops (nothing unrecorded may change the machine).
-    pub(super) async fn record_step(&self, step: Step, what: &str) -> Result<(), String> {
+    /// Records a step. A `durable` one is waited for until committed, and when the journal
+    /// cannot record it the run stops (nothing unrecorded may change the machine); the others
+    /// only guard work that is safe to repeat, so they ride on the writer's next group commit.
+    pub(super) async fn record_step(
+        &self,
+        step: Step,
+        what: &str,
+        durable: bool,
+    ) -> Result<(), String> {
         let Some(j) = self.journal() else {
             return Ok(());
         };
         j.record_step(step);
+        if !durable {
+            return Ok(());
+        }
         j.flush_async().await.map_err(|e| {
             let message = format!(
                 "journal: {e} (recording {what}); the run stops so that nothing unrecorded \
@@ -444,7 +456,7 @@ impl AgentTools<'_> {
             start.input = Some(serde_json::to_value(&input).expect("tool input serializes"));
             if let Err(message) = self
                 .shared
-                .record_step(start, &format!("the start of {tool}"))
+                .record_step(start, &format!("the start of {tool}"), true)
                 .await
             {
                 return Self::error(call, message);
@@ -482,10 +494,11 @@ impl AgentTools<'_> {
         end.input = Some(serde_json::to_value(input).expect("tool input serializes"));
         end.output = Some(json!({"content": result.content, "isError": result.is_error}));
         let tool = input.name();
-        // The result is the model's next input: it is used only once recorded.
+        // The end of a call that changed the machine is committed before the model reads it; a
+        // read-only result lost in a crash is simply read again.
         let _ = self
             .shared
-            .record_step(end, &format!("the result of {tool}"))
+            .record_step(end, &format!("the result of {tool}"), tool.spec().gated)
             .await;
     }
 }
@@ -535,8 +548,18 @@ impl ToolLoop for AgentTools<'_> {
             step.tokens_in = reply.usage.input;
             step.tokens_out = reply.usage.output;
             step.cost_usd = cost_usd;
+            // Only a turn that changes the machine must be on disk before its tools run: a lost
+            // read-only turn is asked again.
+            let acts = reply
+                .tool_calls
+                .iter()
+                .any(|c| ToolName::parse(&c.name).is_some_and(|t| t.spec().gated));
             self.shared
-                .record_step(step, &format!("turn {turn} of agent \"{}\"", self.label))
+                .record_step(
+                    step,
+                    &format!("turn {turn} of agent \"{}\"", self.label),
+                    acts,
+                )
                 .await
         })
     }
