@@ -21,7 +21,7 @@ pub enum ModelPrefix {
 
 impl ModelPrefix {
     /// The provider's model name when `id` has this prefix.
-    fn strip<'a>(self, id: &'a str) -> Option<&'a str> {
+    fn strip(self, id: &str) -> Option<&str> {
         match self {
             ModelPrefix::Family(p) => id.starts_with(p).then_some(id),
             ModelPrefix::OSeries => {
