@@ -335,32 +335,25 @@ impl Config {
 
     /// Fills what the files left open from the standard environment variables.
     pub fn apply_env(&mut self, env: &Env) {
-        let pairs = [
-            ("anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-            ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-        ];
-        for (name, key_var, url_var) in pairs {
-            let entry = self.providers.entry(name.to_string()).or_default();
+        for kind in crate::providers::spec::SPECS {
+            if kind.key_env.is_none() && kind.base_url_env.is_none() {
+                continue;
+            }
+            let entry = self.providers.entry(kind.name.to_string()).or_default();
             if entry.api_key.is_none()
-                && let Some(k) = env.get(key_var)
+                && let Some(k) = kind.key_env.and_then(|v| env.get(v))
             {
                 entry.api_key = Some(Secret::new(k));
             }
             if entry.base_url.is_none()
-                && let Some(u) = env.get(url_var)
+                && let Some(u) = kind.base_url_env.and_then(|v| env.get(v))
             {
-                entry.base_url = Some(u.to_string());
+                entry.base_url = Some(if kind.bare_host_env && !u.starts_with("http") {
+                    format!("http://{u}")
+                } else {
+                    u.to_string()
+                });
             }
-        }
-        let ollama = self.providers.entry("ollama".to_string()).or_default();
-        if ollama.base_url.is_none()
-            && let Some(h) = env.get("OLLAMA_HOST")
-        {
-            ollama.base_url = Some(if h.starts_with("http") {
-                h.to_string()
-            } else {
-                format!("http://{h}")
-            });
         }
         // Named endpoints may take their key from a variable of their own.
         for p in self.providers.values_mut() {

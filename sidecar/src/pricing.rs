@@ -1,6 +1,7 @@
 //! Prices per model, for budgets and estimates.
 
 use crate::config::{Config, Price};
+use crate::providers::spec::{self, ModelPrefix, Pricing};
 use crate::providers::{TokenUsage, Wire};
 use std::net::IpAddr;
 
@@ -58,7 +59,8 @@ const UNKNOWN_INPUT_PER_MTOK: f64 = 3.0;
 const UNKNOWN_OUTPUT_PER_MTOK: f64 = 15.0;
 
 /// The price of `model_id` (as the script names it, aliases resolved) reached over `wire`.
-/// Local models (Ollama, and endpoints on loopback) cost nothing unless configured.
+/// Local models (a [`Pricing::Free`] kind, and endpoints on loopback) cost nothing unless
+/// configured.
 pub fn price_for(model_id: &str, wire: Wire, base_url: &str, config: &Config) -> Price {
     let unprefixed = strip_provider(model_id);
     for id in [model_id, unprefixed, strip_date(unprefixed)] {
@@ -66,7 +68,7 @@ pub fn price_for(model_id: &str, wire: Wire, base_url: &str, config: &Config) ->
             return *p;
         }
     }
-    if wire == Wire::Ollama || is_local(base_url) || model_id.ends_with("-free") {
+    if wire.spec().pricing == Pricing::Free || is_local(base_url) || model_id.ends_with("-free") {
         return FREE;
     }
     if let Some(p) = builtin(unprefixed) {
@@ -107,8 +109,8 @@ fn builtin(id: &str) -> Option<Price> {
         .map(price)
 }
 
-/// `name:model` → `model`, and `ollama/model` → `model`. Only a plain name counts as a prefix,
-/// so `qwen2.5:7b` keeps its tag.
+/// `name:model` → `model`, and an alias tag (`ollama/model`) → `model`. Only a plain name
+/// counts as a prefix, so `qwen2.5:7b` keeps its tag.
 fn strip_provider(id: &str) -> &str {
     match id.split_once(':') {
         Some((name, rest))
@@ -119,7 +121,14 @@ fn strip_provider(id: &str) -> &str {
         {
             rest
         }
-        _ => id.strip_prefix("ollama/").unwrap_or(id),
+        _ => spec::SPECS
+            .iter()
+            .flat_map(|s| s.prefixes)
+            .find_map(|p| match p {
+                ModelPrefix::AliasTag(tag) => id.strip_prefix(tag),
+                _ => None,
+            })
+            .unwrap_or(id),
     }
 }
 

@@ -165,10 +165,10 @@ impl AgentOptions<'_, '_, '_> {
             span,
             "unknown-model",
             format!(
-                "no route for model `{id}`: use an id odw can route (`claude-*`, `gpt-*`, \
-                 `o<digit>*`, `ollama:<model>`, or `<provider>:<model>` with \
-                 `[providers.<provider>]` in odw.toml) or an alias: `default`, `planning`, \
-                 `fallback`"
+                "no route for model `{id}`: use an id odw can route ({}, or \
+                 `<provider>:<model>` with `[providers.<provider>]` in odw.toml) or an alias: \
+                 `default`, `planning`, `fallback`",
+                crate::providers::spec::prefix_help()
             ),
         );
     }

@@ -88,18 +88,12 @@ pub fn model_id(opts_model: Option<&str>, run_model: Option<&str>, config: &Conf
     config.resolve_alias(id).to_string()
 }
 
-/// Resolves a route; in a dry run a missing key does not matter (nothing is sent).
+/// Resolves a route; a dry run's is answered by the simulated provider.
 pub fn route_for(model_id: &str, config: &Config, dry_run: bool) -> Result<Route, RouteError> {
-    match route::resolve(model_id, config) {
-        Err(RouteError::MissingKey { .. }) if dry_run => {
-            let mut c = config.clone();
-            for p in ["anthropic", "openai"] {
-                c.providers.entry(p.to_string()).or_default().api_key =
-                    Some(crate::config::Secret::new("dry-run"));
-            }
-            route::resolve(model_id, &c)
-        }
-        r => r,
+    if dry_run {
+        route::resolve_simulated(model_id, config)
+    } else {
+        route::resolve(model_id, config)
     }
 }
 

@@ -512,7 +512,6 @@ impl RunShared {
             schema_retries: limits.schema_retries,
             backoff_base: Duration::from_millis(limits.backoff_base_ms),
             backoff_max: Duration::from_millis(limits.backoff_max_ms),
-            simulated: self.dry_run,
             tools: tools.iter().map(|t| t.spec().definition()).collect(),
             max_tool_iterations: opts
                 .max_tool_iterations

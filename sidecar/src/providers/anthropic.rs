@@ -1,8 +1,9 @@
 //! The anthropic wire format: the Messages API, non-streaming. It has no native schema
 //! parameter here; the caller appends [`super::structured::schema_instruction`] to the prompt.
 
-use super::http::{self, count};
-use super::{ModelReply, ModelRequest, ProviderError, Role, Route, TokenUsage};
+use super::http;
+use super::spec;
+use super::{ModelReply, ModelRequest, ProviderError, Role, Route};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -15,11 +16,8 @@ pub async fn send(
     req: &ModelRequest,
 ) -> Result<ModelReply, ProviderError> {
     let url = format!("{}/v1/messages", route.base_url);
-    let mut headers = vec![("anthropic-version", API_VERSION, false)];
-    if let Some(k) = &route.api_key {
-        headers.push(("x-api-key", k.expose(), true));
-    }
-    let raw = http::post_json(client, route, &url, &headers, &build_body(route, req)).await?;
+    let headers = [("anthropic-version", API_VERSION, false)];
+    let raw = http::post_authed(client, route, &url, &headers, &build_body(route, req)).await?;
     parse_response(route, raw.status, raw.retry_after, &raw.body)
 }
 
@@ -114,19 +112,11 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
             arguments: super::ToolArguments::from_value(b.get("input")),
         })
         .collect();
-    let usage = json.get("usage").unwrap_or(&Value::Null);
     Ok(ModelReply {
         tool_calls,
         cut_off: json.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
         text,
-        usage: TokenUsage {
-            // Prompt tokens served from or written to the cache are billed too, and Anthropic
-            // reports them apart from `input_tokens`.
-            input: count(usage, "input_tokens")
-                + count(usage, "cache_read_input_tokens")
-                + count(usage, "cache_creation_input_tokens"),
-            output: count(usage, "output_tokens"),
-        },
+        usage: spec::ANTHROPIC.usage.read(json),
     })
 }
 
@@ -135,11 +125,12 @@ mod tests {
     use super::*;
     use crate::config::Secret;
     use crate::providers::http::test_http::{http, serve};
-    use crate::providers::{ErrorKind, Message, Wire};
+    use crate::providers::{ErrorKind, Message, TokenUsage, Wire};
 
     fn route(key: Option<&str>) -> Route {
         Route {
             wire: Wire::Anthropic,
+            transport: Wire::Anthropic,
             provider: "anthropic".into(),
             base_url: "https://api.anthropic.com".into(),
             api_key: key.map(Secret::new),

@@ -2,6 +2,7 @@
 //! classification, key scrubbing — so that every provider fails the same way.
 
 use super::route::{Route, Wire};
+use super::spec::{self, Auth};
 use super::{ErrorKind, ModelReply, ProviderError};
 use crate::config::Secret;
 use serde_json::Value;
@@ -125,20 +126,23 @@ pub(crate) fn function_calls(message: &Value) -> Result<Vec<super::ToolCall>, St
         .collect()
 }
 
-/// POSTs `body` to `url` with `Authorization: Bearer <key>` when the route has a key.
-pub(crate) async fn post_bearer(
+/// POSTs `body` to `url` with `headers` and the route's key, sent the way its wire wants.
+pub(crate) async fn post_authed(
     client: &reqwest::Client,
     route: &Route,
     url: &str,
+    headers: &[(&'static str, &str, bool)],
     body: &serde_json::Value,
 ) -> Result<RawResponse, ProviderError> {
-    let bearer = route
-        .api_key
-        .as_ref()
-        .map(|k| format!("Bearer {}", k.expose()));
-    let mut headers = Vec::new();
-    if let Some(b) = &bearer {
-        headers.push(("authorization", b.as_str(), true));
+    let mut headers = headers.to_vec();
+    let bearer;
+    match (route.wire.spec().auth, &route.api_key) {
+        (Auth::XApiKey, Some(k)) => headers.push(("x-api-key", k.expose(), true)),
+        (Auth::Bearer, Some(k)) => {
+            bearer = format!("Bearer {}", k.expose());
+            headers.push(("authorization", bearer.as_str(), true));
+        }
+        _ => {}
     }
     post_json(client, route, url, &headers, body).await
 }
@@ -345,11 +349,10 @@ fn mentions_overflow(body: &[u8]) -> bool {
 /// What to check after a 401/403, naming the variable without ever showing its value.
 fn key_hint(route: &Route) -> String {
     let name = &route.provider;
-    match (name.as_str(), &route.api_key) {
-        ("anthropic", _) => "check ANTHROPIC_API_KEY or [providers.anthropic] api_key".to_string(),
-        ("openai", _) => "check OPENAI_API_KEY or [providers.openai] api_key".to_string(),
-        (_, None) => format!("no key was sent; set [providers.{name}] api_key or api_key_env"),
-        (_, Some(_)) => format!("check [providers.{name}] api_key or api_key_env"),
+    match (spec::by_name(name).and_then(|s| s.key_env), &route.api_key) {
+        (Some(var), _) => format!("check {var} or [providers.{name}] api_key"),
+        (None, None) => format!("no key was sent; set [providers.{name}] api_key or api_key_env"),
+        (None, Some(_)) => format!("check [providers.{name}] api_key or api_key_env"),
     }
 }
 
@@ -483,6 +486,7 @@ mod tests {
     fn route_with_key(key: Option<&str>, provider: &str) -> Route {
         Route {
             wire: Wire::OpenAi,
+            transport: Wire::OpenAi,
             provider: provider.into(),
             base_url: "http://127.0.0.1:1".into(),
             api_key: key.map(Secret::new),
@@ -643,7 +647,7 @@ mod interop_tests {
     fn ask(prompt: &str, schema: Option<&serde_json::Value>, wire: Wire) -> ModelRequest {
         let mut prompt = prompt.to_string();
         if let Some(s) = schema
-            && wire == Wire::Anthropic
+            && wire.spec().structured == spec::Structured::PromptInstruction
         {
             prompt = format!("{prompt}\n\n{}", schema_instruction(s));
         }
@@ -696,7 +700,7 @@ mod interop_tests {
                 .await
                 .unwrap_err();
             assert_eq!(e.kind, ErrorKind::Unavailable, "{id}: {}", e.message);
-            if route.wire != Wire::Ollama {
+            if route.wire.spec().key_env.is_some() {
                 let e = send(&client, &route, &fault("[[fail:401]] e"))
                     .await
                     .unwrap_err();

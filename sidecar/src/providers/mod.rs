@@ -10,12 +10,14 @@ pub mod ollama;
 pub mod openai;
 pub mod route;
 pub mod simulated;
+pub mod spec;
 pub mod structured;
 
 use odw_protocol::AgentErrorCode;
 use std::time::Duration;
 
 pub use route::{Route, RouteError, Wire};
+pub use spec::ProviderSpec;
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,16 +227,17 @@ impl ProviderError {
     }
 }
 
-/// Sends one request over the route's wire format. No retries here.
+/// Sends one request to whoever answers the route. No retries here.
 pub async fn send(
     client: &reqwest::Client,
     route: &Route,
     req: &ModelRequest,
 ) -> Result<ModelReply, ProviderError> {
-    match route.wire {
+    match route.transport {
         Wire::OpenAi => openai::send(client, route, req).await,
         Wire::Anthropic => anthropic::send(client, route, req).await,
         Wire::Ollama => ollama::send(client, route, req).await,
+        Wire::Simulated => Ok(simulated::reply(req)),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The ollama wire format: `/api/chat`, non-streaming, with the schema as native `format`.
 
-use super::http::{self, count};
-use super::{ModelReply, ModelRequest, ProviderError, Route, TokenUsage};
+use super::http;
+use super::spec;
+use super::{ModelReply, ModelRequest, ProviderError, Route};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -12,8 +13,7 @@ pub async fn send(
     req: &ModelRequest,
 ) -> Result<ModelReply, ProviderError> {
     let url = format!("{}/api/chat", route.base_url);
-    // Ollama itself wants no key, but one behind an authenticating proxy may.
-    let raw = http::post_bearer(client, route, &url, &build_body(route, req)).await?;
+    let raw = http::post_authed(client, route, &url, &[], &build_body(route, req)).await?;
     parse_response(route, raw.status, raw.retry_after, &raw.body)
 }
 
@@ -33,9 +33,10 @@ pub fn build_body(route: &Route, req: &ModelRequest) -> Value {
     if let Some(schema) = &req.schema {
         body["format"] = schema.clone();
     }
-    // Ollama has no `tool_choice`: past the limit the tools are simply not offered (it accepts
-    // a history with tool calls either way).
-    if !req.tools.is_empty() && !req.tools_off {
+    // Without `tool_choice`, past the limit the tools are simply not offered (Ollama accepts a
+    // history with tool calls either way).
+    let offered = !req.tools_off || spec::OLLAMA.tools == spec::Tools::WithChoice;
+    if !req.tools.is_empty() && offered {
         body["tools"] = json!(http::function_tools(req));
     }
     body
@@ -63,11 +64,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         tool_calls,
         cut_off: json.get("done_reason").and_then(Value::as_str) == Some("length"),
         text: text.to_string(),
-        // Both counts are absent when the prompt came from Ollama's cache.
-        usage: TokenUsage {
-            input: count(json, "prompt_eval_count"),
-            output: count(json, "eval_count"),
-        },
+        usage: spec::OLLAMA.usage.read(json),
     })
 }
 
@@ -75,11 +72,12 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
 mod tests {
     use super::*;
     use crate::providers::http::test_http::{http, serve};
-    use crate::providers::{ErrorKind, Message, Wire};
+    use crate::providers::{ErrorKind, Message, TokenUsage, Wire};
 
     fn route() -> Route {
         Route {
             wire: Wire::Ollama,
+            transport: Wire::Ollama,
             provider: "ollama".into(),
             base_url: "http://localhost:11434".into(),
             api_key: None,

@@ -1,8 +1,9 @@
 //! The openai wire format: Chat Completions, non-streaming. Also spoken by most self-hosted
 //! servers (vLLM, llama.cpp, LM Studio) and by gateways, so it reads replies leniently.
 
-use super::http::{self, count};
-use super::{ModelReply, ModelRequest, ProviderError, Route, TokenUsage};
+use super::http;
+use super::spec;
+use super::{ModelReply, ModelRequest, ProviderError, Route};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ pub async fn send(
     req: &ModelRequest,
 ) -> Result<ModelReply, ProviderError> {
     let url = format!("{}/chat/completions", route.base_url);
-    let raw = http::post_bearer(client, route, &url, &build_body(route, req)).await?;
+    let raw = http::post_authed(client, route, &url, &[], &build_body(route, req)).await?;
     parse_response(route, raw.status, raw.retry_after, &raw.body)
 }
 
@@ -87,7 +88,6 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         },
         Some(other) => return Err(format!("content is {other}, not text")),
     };
-    let usage = json.get("usage").unwrap_or(&Value::Null);
     let finish = json
         .pointer("/choices/0/finish_reason")
         .and_then(Value::as_str);
@@ -95,10 +95,7 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
         cut_off: finish == Some("length"),
         tool_calls: http::function_calls(message)?,
         text,
-        usage: TokenUsage {
-            input: count(usage, "prompt_tokens"),
-            output: count(usage, "completion_tokens"),
-        },
+        usage: spec::OPENAI.usage.read(json),
     })
 }
 
@@ -107,11 +104,12 @@ mod tests {
     use super::*;
     use crate::config::Secret;
     use crate::providers::http::test_http::{http, serve};
-    use crate::providers::{ErrorKind, Message, Wire};
+    use crate::providers::{ErrorKind, Message, TokenUsage, Wire};
 
     fn route(model: &str, key: Option<&str>) -> Route {
         Route {
             wire: Wire::OpenAi,
+            transport: Wire::OpenAi,
             provider: "openai".into(),
             base_url: "https://api.openai.com/v1".into(),
             api_key: key.map(Secret::new),

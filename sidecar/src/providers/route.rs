@@ -2,20 +2,27 @@
 //! `ollama:<model>` → Ollama; `<name>:<model>` with `[providers.<name>]` → that endpoint;
 //! anything else → `[providers.default]`.
 
+use super::spec::{self, ProviderSpec};
 use crate::config::{Config, ProviderConfig, Secret};
 
-/// The wire format of an endpoint.
+/// The wire format of an endpoint; each has its [`ProviderSpec`](super::spec::ProviderSpec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     OpenAi,
     Anthropic,
     Ollama,
+    /// The dry-run provider: no network.
+    Simulated,
 }
 
 /// Where one model id goes.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The wire the request is shaped and priced for.
     pub wire: Wire,
+    /// Who answers: `wire` itself, or [`Wire::Simulated`] in a dry run, which keeps `wire` so
+    /// its prompts and prices are those of the real run.
+    pub transport: Wire,
     /// The provider's name as configured (`anthropic`, `openai`, `ollama`, or a `[providers.X]`).
     pub provider: String,
     pub base_url: String,
@@ -37,73 +44,72 @@ pub enum RouteError {
         env_var: String,
     },
     #[error(
-        "no route for model \"{model}\": use claude-*, gpt-*, o1…, ollama:<model>, <name>:<model> with [providers.<name>] base_url, or set [providers.default] base_url"
+        "no route for model \"{model}\": use {}, <name>:<model> with [providers.<name>] base_url, or set [providers.default] base_url",
+        spec::prefix_help()
     )]
     NoRoute { model: String },
     #[error(
-        "unknown wire \"{wire}\" in [providers.{provider}]: use \"openai\", \"anthropic\" or \"ollama\""
+        "unknown wire \"{wire}\" in [providers.{provider}]: use {}",
+        spec::wire_names()
     )]
     UnknownWire { provider: String, wire: String },
 }
 
-const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
-const OPENAI_BASE: &str = "https://api.openai.com/v1";
-const OLLAMA_BASE: &str = "http://localhost:11434";
-
 /// Resolves a model id (aliases already resolved) to a route. Pure: no network.
 pub fn resolve(model_id: &str, config: &Config) -> Result<Route, RouteError> {
-    let mut route = resolve_route(model_id, config)?;
+    let mut route = resolve_route(model_id, config, true)?;
     route.max_response_bytes = config.limits.max_response_mb.saturating_mul(1 << 20) as usize;
     Ok(route)
 }
 
-fn resolve_route(model_id: &str, config: &Config) -> Result<Route, RouteError> {
+/// The route of a dry run: the one [`resolve`] gives, answered by the simulated provider. A
+/// missing key is no error, since nothing is sent.
+pub fn resolve_simulated(model_id: &str, config: &Config) -> Result<Route, RouteError> {
+    let mut route = resolve_route(model_id, config, false)?;
+    route.transport = Wire::Simulated;
+    Ok(route)
+}
+
+fn resolve_route(model_id: &str, config: &Config, need_key: bool) -> Result<Route, RouteError> {
     let no_route = || RouteError::NoRoute {
         model: model_id.to_string(),
     };
     if model_id.is_empty() {
         return Err(no_route());
     }
-    if model_id.starts_with("claude-") {
-        return builtin(model_id, model_id, "anthropic", config);
-    }
-    if is_openai_model(model_id) {
-        return builtin(model_id, model_id, "openai", config);
-    }
-    if let Some(model) = model_id
-        .strip_prefix("ollama:")
-        .or_else(|| model_id.strip_prefix("ollama/"))
-    {
+    if let Some((kind, model)) = spec::by_model(model_id) {
         if model.is_empty() {
             return Err(no_route());
         }
-        return builtin(model_id, model, "ollama", config);
+        return builtin(model_id, model, kind, config, need_key);
     }
     if let Some((name, model)) = split_named(model_id) {
         if let Some(p) = config.providers.get(name)
             && let Some(base) = p.base_url.as_deref()
         {
-            let default_wire = builtin_wire(name).unwrap_or(Wire::OpenAi);
+            let default_wire =
+                spec::by_name(name).map_or(spec::CONFIGURED_DEFAULT_WIRE, |s| s.wire);
             return named(model_id, model, name, base, p, default_wire);
         }
         // `anthropic:claude-…` and `openai:gpt-…` reach the built-in endpoints without a
         // configured base URL; pointing them at `[providers.default]` would surprise everyone.
-        if builtin_wire(name).is_some() {
-            return builtin(model_id, model, name, config);
+        if let Some(kind) = spec::by_name(name) {
+            return builtin(model_id, model, kind, config, need_key);
         }
     }
     if let Some(p) = config.providers.get("default")
         && let Some(base) = p.base_url.as_deref()
     {
-        return named(model_id, model_id, "default", base, p, Wire::OpenAi);
+        return named(
+            model_id,
+            model_id,
+            "default",
+            base,
+            p,
+            spec::CONFIGURED_DEFAULT_WIRE,
+        );
     }
     Err(no_route())
-}
-
-/// `gpt-*` and `o<digit>*`.
-fn is_openai_model(id: &str) -> bool {
-    id.starts_with("gpt-")
-        || (id.starts_with('o') && id[1..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// `<name>:<model>` where name is `[a-z][a-z0-9_-]*` (any case) and model is non-empty.
@@ -115,26 +121,20 @@ fn split_named(id: &str) -> Option<(&str, &str)> {
     (first_ok && rest_ok && !model.is_empty()).then_some((name, model))
 }
 
-fn builtin_wire(name: &str) -> Option<Wire> {
-    match name {
-        "anthropic" => Some(Wire::Anthropic),
-        "openai" => Some(Wire::OpenAi),
-        "ollama" => Some(Wire::Ollama),
-        _ => None,
-    }
-}
-
-/// A route to one of the three built-in providers, with its default base URL and key rule.
-fn builtin(model_id: &str, model: &str, name: &str, config: &Config) -> Result<Route, RouteError> {
+/// A route to a built-in provider, with its default base URL and key rule.
+fn builtin(
+    model_id: &str,
+    model: &str,
+    kind: &ProviderSpec,
+    config: &Config,
+    need_key: bool,
+) -> Result<Route, RouteError> {
+    let name = kind.name;
     let p = config.providers.get(name);
-    let (wire, default_base, env_var) = match name {
-        "anthropic" => (Wire::Anthropic, ANTHROPIC_BASE, Some("ANTHROPIC_API_KEY")),
-        "openai" => (Wire::OpenAi, OPENAI_BASE, Some("OPENAI_API_KEY")),
-        _ => (Wire::Ollama, OLLAMA_BASE, None),
-    };
     let api_key = p.and_then(key_of);
-    if let Some(default_var) = env_var
+    if let Some(default_var) = kind.key_env
         && api_key.is_none()
+        && need_key
     {
         let env_var = p
             .and_then(|p| p.api_key_env.clone())
@@ -148,9 +148,10 @@ fn builtin(model_id: &str, model: &str, name: &str, config: &Config) -> Result<R
     let base = p
         .and_then(|p| p.base_url.as_deref())
         .filter(|b| !b.trim().is_empty())
-        .unwrap_or(default_base);
+        .unwrap_or(kind.default_base_url);
     Ok(Route {
-        wire,
+        wire: kind.wire,
+        transport: kind.wire,
         provider: name.to_string(),
         base_url: trim_base(base),
         api_key,
@@ -171,11 +172,9 @@ fn named(
 ) -> Result<Route, RouteError> {
     let wire = match p.wire.as_deref().map(str::trim) {
         None | Some("") => default_wire,
-        Some(w) => match w.to_ascii_lowercase().as_str() {
-            "openai" => Wire::OpenAi,
-            "anthropic" => Wire::Anthropic,
-            "ollama" => Wire::Ollama,
-            _ => {
+        Some(w) => match spec::by_wire_name(w) {
+            Some(kind) => kind.wire,
+            None => {
                 return Err(RouteError::UnknownWire {
                     provider: name.to_string(),
                     wire: w.to_string(),
@@ -185,6 +184,7 @@ fn named(
     };
     Ok(Route {
         wire,
+        transport: wire,
         provider: name.to_string(),
         base_url: trim_base(base),
         api_key: key_of(p),
@@ -385,6 +385,23 @@ mod tests {
         );
         assert!(err.to_string().contains("[providers.default]"));
         assert!(resolve("", &c).is_err());
+    }
+
+    #[test]
+    fn dry_runs_are_simulated_and_need_no_key() {
+        let r = resolve_simulated("claude-sonnet-4-6", &Config::default()).unwrap();
+        assert_eq!(r.transport, Wire::Simulated);
+        assert_eq!(r.wire, Wire::Anthropic, "shaped and priced as the real run");
+        assert_eq!(r.base_url, "https://api.anthropic.com");
+        assert!(r.api_key.is_none());
+        assert_eq!(
+            resolve("gpt-5", &config(KEYS)).unwrap().transport,
+            Wire::OpenAi
+        );
+        assert!(matches!(
+            resolve_simulated("mistral-large", &Config::default()),
+            Err(RouteError::NoRoute { .. })
+        ));
     }
 
     #[test]

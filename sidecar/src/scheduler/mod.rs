@@ -10,7 +10,7 @@ use crate::config::Price;
 use crate::pricing;
 use crate::providers::{
     self, ErrorKind, Message, ModelReply, ModelRequest, ProviderError, Route, TokenUsage, ToolCall,
-    ToolDef, ToolResult, Wire, simulated, structured,
+    ToolDef, ToolResult, simulated, spec::Structured, structured,
 };
 use futures::future::BoxFuture;
 use odw_protocol::{AgentErrorCode, EventKind};
@@ -45,8 +45,6 @@ pub struct CallSpec {
     pub schema_retries: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// Dry run: answer from the simulated provider, no network.
-    pub simulated: bool,
     /// Tools the model may call (empty: a plain completion).
     pub tools: Vec<ToolDef>,
     /// Rounds of tool calls before the model is told to answer.
@@ -431,24 +429,20 @@ impl Scheduler {
         });
         acc.requests += 1;
         let started = Instant::now();
-        let result = if spec.simulated {
-            Ok(simulated::reply(req))
-        } else {
-            tokio::select! {
-                // Boxed: thousands of calls wait for a slot at once, and the request future is
-                // the largest part of a call's state; it exists only once a slot is held.
-                r = tokio::time::timeout(spec.timeout, Box::pin(providers::send(&self.client, route, req))) => match r {
-                    Ok(r) => r,
-                    Err(_) => Err(ProviderError::new(
-                        ErrorKind::Timeout,
-                        format!("{} did not answer within {} ms", route.provider, spec.timeout.as_millis()),
-                    )),
-                },
-                _ = cancel.cancelled() => {
-                    drop(permit);
-                    budget.settle(reservation, 0, 0.0);
-                    return Err(Attempt::Fatal(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into())));
-                }
+        let result = tokio::select! {
+            // Boxed: thousands of calls wait for a slot at once, and the request future is
+            // the largest part of a call's state; it exists only once a slot is held.
+            r = tokio::time::timeout(spec.timeout, Box::pin(providers::send(&self.client, route, req))) => match r {
+                Ok(r) => r,
+                Err(_) => Err(ProviderError::new(
+                    ErrorKind::Timeout,
+                    format!("{} did not answer within {} ms", route.provider, spec.timeout.as_millis()),
+                )),
+            },
+            _ = cancel.cancelled() => {
+                drop(permit);
+                budget.settle(reservation, 0, 0.0);
+                return Err(Attempt::Fatal(acc.fail(AgentErrorCode::Cancelled, "run cancelled".into())));
             }
         };
         // A rejected key fails every call of the run: stop the run before this slot goes to
@@ -533,10 +527,9 @@ enum Attempt {
 }
 
 fn build_request(spec: &CallSpec, route: &Route) -> ModelRequest {
-    let native_schema = matches!(route.wire, Wire::OpenAi | Wire::Ollama);
     let mut prompt = spec.prompt.clone();
     if let Some(schema) = &spec.schema
-        && !native_schema
+        && route.wire.spec().structured == Structured::PromptInstruction
     {
         prompt.push_str("\n\n");
         prompt.push_str(&structured::schema_instruction(schema));
