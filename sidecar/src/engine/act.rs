@@ -328,9 +328,10 @@ impl RunShared {
             .filter_map(|p| p.api_key_env.clone())
             .collect();
         names.extend(
-            ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ODW_API_KEY"]
+            crate::providers::spec::SPECS
                 .iter()
-                .map(|s| s.to_string()),
+                .filter_map(|s| s.key_env)
+                .map(str::to_string),
         );
         names
     }
