@@ -14,6 +14,7 @@ pub mod lsp;
 pub mod mcp;
 pub mod plan;
 pub mod pricing;
+pub mod primitives;
 pub mod providers;
 pub mod sandbox;
 pub mod scheduler;

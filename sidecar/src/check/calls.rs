@@ -13,17 +13,7 @@ use oxc_span::{GetSpan, Span};
 use super::Dialect;
 use super::dialect::strip;
 use super::findings::Findings;
-
-/// Globals whose call starts work and returns a promise.
-const PROMISE_CALLS: &[&str] = &[
-    "agent",
-    "parallel",
-    "pipeline",
-    "verify",
-    "workflow",
-    "summarize",
-    "beamSearch",
-];
+use crate::primitives;
 
 /// Reports dropped promises and eager `parallel` inputs.
 pub fn check(program: &Program, scoping: &Scoping, dialect: Dialect, findings: &mut Findings) {
@@ -55,11 +45,13 @@ pub fn promise_call<'c>(expr: &'c Expression, scoping: &Scoping) -> Option<Promi
         return None;
     };
     let name = callee.name.as_str();
-    (PROMISE_CALLS.contains(&name) && callee.is_global_reference(scoping)).then_some(PromiseCall {
-        call: call.span,
-        callee: callee.span,
-        name,
-    })
+    (primitives::returns_promise(name) && callee.is_global_reference(scoping)).then_some(
+        PromiseCall {
+            call: call.span,
+            callee: callee.span,
+            name,
+        },
+    )
 }
 
 struct Calls<'s, 'f, 'l> {

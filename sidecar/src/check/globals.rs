@@ -1,28 +1,8 @@
-//! The names a workflow script may use without declaring them, the ones it must not, and the
-//! "did you mean" search over them.
+//! The names a workflow script may use without declaring them (the workflow primitives come
+//! from [`crate::primitives`]), the ones it must not, and the "did you mean" search over them.
 
 use super::Dialect;
-
-/// Globals the odw runtime installs in both dialects (README, "Writing a workflow").
-pub const WORKFLOW_GLOBALS: &[&str] = &[
-    "agent",
-    "vote",
-    "beamSearch",
-    "parallel",
-    "pipeline",
-    "loop",
-    "verify",
-    "phase",
-    "log",
-    "console",
-    "checkpoint",
-    "budget",
-    "args",
-    "workflow",
-    "compact",
-    "summarize",
-    "context",
-];
+use crate::primitives;
 
 /// CommonJS-style export objects, which only the `execute` dialect has.
 pub const EXECUTE_ONLY_GLOBALS: &[&str] = &["module", "exports"];
@@ -185,7 +165,7 @@ pub fn forbidden_hint(name: &str) -> Option<&'static str> {
 
 /// Whether `name` is provided by the runtime in `dialect`.
 pub fn is_known(name: &str, dialect: Dialect) -> bool {
-    WORKFLOW_GLOBALS.contains(&name)
+    primitives::primitive(name).is_some()
         || STANDARD_GLOBALS.contains(&name)
         || (dialect == Dialect::Execute && EXECUTE_ONLY_GLOBALS.contains(&name))
 }
@@ -211,11 +191,8 @@ pub fn suggest_global(name: &str, dialect: Dialect) -> Option<&'static str> {
     } else {
         &[]
     };
-    let candidates = WORKFLOW_GLOBALS
-        .iter()
-        .chain(execute_only)
-        .chain(STANDARD_GLOBALS);
-    nearest(name, candidates.copied())
+    let candidates = execute_only.iter().chain(STANDARD_GLOBALS).copied();
+    nearest(name, primitives::names().chain(candidates))
 }
 
 /// The candidate closest to `needle` within a typo-sized distance (case-only differences win).

@@ -4,7 +4,6 @@
 
 mod calls;
 mod dialect;
-mod docs;
 mod findings;
 mod globals;
 mod models;
@@ -21,8 +20,7 @@ pub use models::{ModelUse, model_use};
 use odw_protocol::{Diagnostic, Severity};
 use oxc_allocator::Allocator;
 
-pub use docs::{agent_option_docs, globals_docs};
-pub use globals::{EXECUTE_ONLY_GLOBALS, FORBIDDEN_APIS, STANDARD_GLOBALS, WORKFLOW_GLOBALS};
+pub use globals::{EXECUTE_ONLY_GLOBALS, FORBIDDEN_APIS, STANDARD_GLOBALS};
 pub use position::LineIndex;
 pub use render::render_human;
 

@@ -10,9 +10,9 @@ use oxc_span::{GetSpan, Span};
 
 use super::CheckOptions;
 use super::dialect::{is_key, strip};
-use super::docs::agent_option_names;
 use super::findings::Findings;
 use super::globals::nearest;
+use crate::primitives::agent_option_names;
 
 use crate::providers::structured::{
     SCHEMA_MARKERS as JSON_SCHEMA_KEYS, TYPE_NAMES as SCHEMA_TYPES,

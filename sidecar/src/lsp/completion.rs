@@ -3,7 +3,7 @@
 
 use super::cursor;
 use super::to_proto;
-use crate::check;
+use crate::primitives;
 use tower_lsp_server::ls_types::{
     CompletionItem, CompletionItemKind, CompletionResponse, Documentation,
 };
@@ -21,22 +21,22 @@ pub fn complete(text: &str, offset: usize, by_trigger: bool) -> Option<Completio
         return None;
     }
     let items: Vec<CompletionItem> = if ctx.in_agent_options && ctx.at_key() {
-        check::agent_option_docs()
+        primitives::AGENT_OPTIONS
             .iter()
-            .map(|(name, doc)| item(name, doc, CompletionItemKind::PROPERTY))
+            .map(|o| item(o.name, &o.hover(), CompletionItemKind::PROPERTY))
             .collect()
     } else if ctx.previous == Some('.') || by_trigger {
         return None;
     } else {
-        check::globals_docs()
+        primitives::PRIMITIVES
             .iter()
-            .map(|(name, doc)| {
-                let kind = if matches!(*name, "args" | "budget" | "console" | "context") {
+            .map(|p| {
+                let kind = if p.is_value() {
                     CompletionItemKind::VARIABLE
                 } else {
                     CompletionItemKind::FUNCTION
                 };
-                item(name, doc, kind)
+                item(p.name, &p.hover(), kind)
             })
             .collect()
     };

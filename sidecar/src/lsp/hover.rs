@@ -2,7 +2,7 @@
 
 use super::cursor;
 use super::to_proto;
-use crate::check;
+use crate::primitives;
 use tower_lsp_server::ls_types::{Hover, HoverContents, Range};
 
 /// The hover for the identifier at byte `offset` of `text`, with `to_range` turning its byte
@@ -18,23 +18,17 @@ pub fn hover(text: &str, offset: usize, to_range: impl Fn(usize, usize) -> Range
         && ctx.at_key()
         && matches!(cursor::next_char(text, end), Some(':' | ',' | '}' | '('));
     let doc = if is_key {
-        lookup(check::agent_option_docs(), word)?
+        primitives::agent_option(word)?.hover()
     } else if cursor::previous_char(text, start) == Some('.') {
         // A property of something else (`foo.agent`), not the global.
         return None;
     } else {
-        lookup(check::globals_docs(), word)?
+        primitives::primitive(word)?.hover()
     };
     Some(Hover {
-        contents: HoverContents::Markup(to_proto::markdown(doc)),
+        contents: HoverContents::Markup(to_proto::markdown(&doc)),
         range: Some(to_range(start, end)),
     })
-}
-
-fn lookup(docs: &'static [(&'static str, &'static str)], word: &str) -> Option<&'static str> {
-    docs.iter()
-        .find(|(name, _)| *name == word)
-        .map(|(_, doc)| *doc)
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
-//! The topology helpers `sandbox/topologies.js` defines for every script (their hover docs are
-//! in the checker's globals list, `check::globals_docs()`).
+//! The topology helpers `sandbox/topologies.js` defines for every script, as the primitives
+//! table lists them (their docs are there too).
+
+use crate::primitives::{self, Source};
 
 /// The globals `topologies.js` defines.
-pub const NAMES: &[&str] = &["vote", "beamSearch"];
+pub fn names() -> impl Iterator<Item = &'static str> {
+    primitives::names_from(Source::Topologies)
+}

@@ -204,7 +204,7 @@ mod tests {
         for t in EXAMPLES {
             assert!(p.contains(t.template().trim_end()), "{t}");
         }
-        for name in super::super::helpers::NAMES {
+        for name in super::super::helpers::names() {
             assert!(p.contains(name), "{name}");
         }
     }
