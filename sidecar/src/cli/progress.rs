@@ -194,3 +194,38 @@ fn summary(t: &Tally) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odw_protocol::AgentErrorCode;
+
+    #[test]
+    fn failed_and_cancelled_agents_count_as_done_and_are_named_apart() {
+        let mut t = Tally::default();
+        for call in 1..=4 {
+            t.apply_kind(&EventKind::AgentQueued {
+                call,
+                label: "x".into(),
+                phase: Some("Map".into()),
+                model: "m".into(),
+            });
+        }
+        for (call, code) in [(1, AgentErrorCode::Timeout), (2, AgentErrorCode::Cancelled)] {
+            t.apply_kind(&EventKind::AgentFailed {
+                call,
+                label: "x".into(),
+                code,
+                message: "m".into(),
+            });
+        }
+        t.apply_kind(&EventKind::AgentCached {
+            call: 3,
+            label: "x".into(),
+        });
+        assert_eq!(
+            summary(&t),
+            "Map · 3/4 agents · 1 failed · 1 cancelled · 1 replayed"
+        );
+    }
+}
