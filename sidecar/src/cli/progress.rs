@@ -1,8 +1,10 @@
 //! Progress on stderr: a live bar on a terminal, plain lines otherwise (throttled, so a
 //! 10,000-agent run does not print 10,000 lines).
 
+use crate::engine::events::RunEvents;
+use crate::engine::tally::Tally;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use odw_protocol::{ApprovalDecision, DecidedBy, EventKind, RunEvent, RunId, RunState};
+use odw_protocol::{ApprovalDecision, DecidedBy, EventKind, RunState};
 
 /// Who decided, as the progress line says it.
 fn by_text(by: DecidedBy) -> &'static str {
@@ -16,17 +18,10 @@ fn by_text(by: DecidedBy) -> &'static str {
 }
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Renders one run's events until it finishes.
 pub struct Progress {
     show: bool,
-    phase: Option<String>,
-    queued: u64,
-    finished: u64,
-    failed: u64,
-    cached: u64,
-    cost: f64,
     started: Instant,
     last_line: Instant,
     bar: Option<ProgressBar>,
@@ -50,12 +45,6 @@ impl Progress {
         Progress {
             show,
             bar,
-            phase: None,
-            queued: 0,
-            finished: 0,
-            failed: 0,
-            cached: 0,
-            cost: 0.0,
             started: Instant::now(),
             last_line: Instant::now(),
         }
@@ -66,26 +55,21 @@ impl Progress {
         self.bar.clone()
     }
 
-    pub async fn render(mut self, id: RunId, mut events: UnboundedReceiver<RunEvent>) {
+    pub async fn render(mut self, mut events: RunEvents) {
         let bar = self.bar.take();
         while let Some(e) = events.recv().await {
-            if e.run_id != id {
-                continue;
-            }
             let done = matches!(e.kind, EventKind::RunFinished { .. });
-            if let Some(line) = self.update(&e.kind) {
+            if let Some(line) = self.line(&e.kind) {
                 self.say(bar.as_ref(), &line);
             }
+            let t = events.tally();
             if let Some(b) = &bar {
-                b.set_length(self.queued);
-                b.set_position(self.finished + self.failed + self.cached);
-                b.set_message(self.summary());
+                b.set_length(t.queued);
+                b.set_position(t.done());
+                b.set_message(summary(t));
             } else if self.show && self.last_line.elapsed() >= Duration::from_secs(2) && !done {
                 self.last_line = Instant::now();
-                eprintln!("odw: {}", self.summary());
-            }
-            if done {
-                break;
+                eprintln!("odw: {}", summary(t));
             }
         }
         if let Some(b) = bar {
@@ -103,31 +87,8 @@ impl Progress {
         }
     }
 
-    fn summary(&self) -> String {
-        let mut s = String::new();
-        if let Some(p) = &self.phase {
-            s.push_str(p);
-            s.push_str(" · ");
-        }
-        s.push_str(&format!(
-            "{}/{} agents",
-            self.finished + self.cached,
-            self.queued
-        ));
-        if self.failed > 0 {
-            s.push_str(&format!(" · {} failed", self.failed));
-        }
-        if self.cached > 0 {
-            s.push_str(&format!(" · {} replayed", self.cached));
-        }
-        if self.cost > 0.0 {
-            s.push_str(&format!(" · ${:.4}", self.cost));
-        }
-        s
-    }
-
-    /// Updates the counters; returns a line worth printing on its own.
-    fn update(&mut self, kind: &EventKind) -> Option<String> {
+    /// A line worth printing on its own for this event.
+    fn line(&self, kind: &EventKind) -> Option<String> {
         match kind {
             EventKind::RunStarted {
                 script,
@@ -138,34 +99,18 @@ impl Progress {
                 "odw: running {script} ({dialect} dialect{})",
                 if *dry_run { ", dry run" } else { "" }
             )),
-            EventKind::PhaseStarted { phase } => {
-                self.phase = Some(phase.clone());
-                Some(format!("odw: phase {phase}"))
-            }
-            EventKind::AgentQueued { .. } => {
-                self.queued += 1;
-                None
-            }
-            EventKind::AgentFinished { cost_usd, .. } => {
-                self.finished += 1;
-                self.cost += cost_usd;
-                None
-            }
-            EventKind::AgentCached { .. } => {
-                self.cached += 1;
-                None
-            }
+            EventKind::PhaseStarted { phase } => Some(format!("odw: phase {phase}")),
+            EventKind::AgentQueued { .. }
+            | EventKind::AgentFinished { .. }
+            | EventKind::AgentCached { .. } => None,
             EventKind::AgentFailed {
                 call,
                 label,
                 code,
                 message,
-            } => {
-                self.failed += 1;
-                Some(format!(
-                    "odw: agent #{call} \"{label}\" failed ({code}): {message}"
-                ))
-            }
+            } => Some(format!(
+                "odw: agent #{call} \"{label}\" failed ({code}): {message}"
+            )),
             EventKind::AgentRetrying {
                 call,
                 attempt,
@@ -224,5 +169,63 @@ impl Progress {
                 self.started.elapsed().as_secs_f64()
             )),
         }
+    }
+}
+
+/// `Map · 12/40 agents · 3 failed · 1 cancelled · 2 replayed · $0.0400`.
+fn summary(t: &Tally) -> String {
+    let mut s = String::new();
+    if let Some(p) = &t.phase {
+        s.push_str(p);
+        s.push_str(" · ");
+    }
+    s.push_str(&format!("{}/{} agents", t.done(), t.queued));
+    if t.failed > 0 {
+        s.push_str(&format!(" · {} failed", t.failed));
+    }
+    if t.cancelled > 0 {
+        s.push_str(&format!(" · {} cancelled", t.cancelled));
+    }
+    if t.cached > 0 {
+        s.push_str(&format!(" · {} replayed", t.cached));
+    }
+    if t.cost_usd > 0.0 {
+        s.push_str(&format!(" · ${:.4}", t.cost_usd));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odw_protocol::AgentErrorCode;
+
+    #[test]
+    fn failed_and_cancelled_agents_count_as_done_and_are_named_apart() {
+        let mut t = Tally::default();
+        for call in 1..=4 {
+            t.apply_kind(&EventKind::AgentQueued {
+                call,
+                label: "x".into(),
+                phase: Some("Map".into()),
+                model: "m".into(),
+            });
+        }
+        for (call, code) in [(1, AgentErrorCode::Timeout), (2, AgentErrorCode::Cancelled)] {
+            t.apply_kind(&EventKind::AgentFailed {
+                call,
+                label: "x".into(),
+                code,
+                message: "m".into(),
+            });
+        }
+        t.apply_kind(&EventKind::AgentCached {
+            call: 3,
+            label: "x".into(),
+        });
+        assert_eq!(
+            summary(&t),
+            "Map · 3/4 agents · 1 failed · 1 cancelled · 1 replayed"
+        );
     }
 }

@@ -170,12 +170,12 @@ pub async fn drive(
 ) -> Result<RunResult, String> {
     {
         let engine = Engine::new(opts);
-        let events = engine.subscribe();
         let progress = Progress::new(show);
         let approver =
             super::approve::TerminalApprover::for_terminal(progress.bar(), approval_timeout);
         let id = start(&engine, approver).map_err(|e| e.to_string())?;
-        let progress = tokio::spawn(progress.render(id.clone(), events));
+        let events = engine.events(&id).ok_or("the run vanished")?;
+        let progress = tokio::spawn(progress.render(events));
         let cancel = {
             let (engine, id) = (engine.clone(), id.clone());
             tokio::spawn(async move {

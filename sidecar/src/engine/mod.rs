@@ -1,5 +1,5 @@
 //! The engine: start, cancel and wait for runs. Knows nothing about LSP or terminals; adapters
-//! subscribe to [`RunEvent`]s and read [`RunResult`]s.
+//! follow a run's [`RunEvent`]s and [`tally::Tally`], and read [`RunResult`]s.
 
 mod act;
 pub use act::INTERRUPTED;
@@ -11,17 +11,17 @@ pub mod identity;
 pub mod ids;
 mod nested;
 mod run;
+pub mod tally;
 
 use crate::config::{Config, Env};
 use crate::journal::{Journal, NewRun, Owner};
 use crate::scheduler::Scheduler;
-use events::Subscribers;
-use odw_protocol::{Budget, RunEvent, RunId, RunResult};
+use odw_protocol::{Budget, RunId, RunResult};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -86,7 +86,6 @@ pub struct Engine {
 
 struct Inner {
     scheduler: Scheduler,
-    subscribers: Subscribers,
     runs: Mutex<HashMap<RunId, LiveRun>>,
     next_key: AtomicU64,
     env: Env,
@@ -101,6 +100,7 @@ struct LiveRun {
     started_at: u64,
     controls: run::Controls,
     done: watch::Receiver<Option<RunResult>>,
+    events: Arc<events::Channel>,
 }
 
 impl Engine {
@@ -122,7 +122,6 @@ impl Engine {
             inner: Arc::new(Inner {
                 // The one place the global limit is bounded, whichever face asked for it.
                 scheduler: Scheduler::new(opts.concurrency.clamp(1, 1024)),
-                subscribers: Arc::new(Mutex::new(Vec::new())),
                 runs: Mutex::new(HashMap::new()),
                 next_key: AtomicU64::new(1),
                 env: opts.env,
@@ -132,11 +131,18 @@ impl Engine {
         }
     }
 
-    /// Every event of every run started after this call, in order per run.
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<RunEvent> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.subscribers.lock().unwrap().push(tx);
-        rx
+    /// Follows one run this engine executes (or executed): its events in order from the first
+    /// still kept, and its progress. `None` for a run that is not this engine's.
+    pub fn events(&self, id: &RunId) -> Option<events::RunEvents> {
+        let runs = self.inner.runs.lock().unwrap();
+        Some(runs.get(id)?.events.subscribe())
+    }
+
+    /// A run's progress, updated as it emits events; the last execution's, once it ended.
+    /// `None` for a run this engine did not execute.
+    pub fn tally(&self, id: &RunId) -> Option<watch::Receiver<tally::Tally>> {
+        let runs = self.inner.runs.lock().unwrap();
+        Some(runs.get(id)?.events.tally())
     }
 
     /// Starts a run and returns its id at once.
@@ -244,12 +250,14 @@ impl Engine {
             .unwrap_or_else(|| "<inline>".into());
         let (done_tx, done_rx) = watch::channel(None);
         let dry_run = req.dry_run;
+        let first_seq = replay.as_ref().map_or(0, |r| r.first_seq);
+        let channel = events::Channel::new(id.clone(), first_seq);
         let started = run::start(
             run::Launch {
                 id: id.clone(),
                 key,
                 scheduler: self.inner.scheduler.clone(),
-                subscribers: self.inner.subscribers.clone(),
+                events: channel.clone(),
                 journal: self.inner.journal.clone(),
                 owner: self.inner.owner.clone(),
                 replay,
@@ -279,6 +287,7 @@ impl Engine {
                 started_at: events::now_ms(),
                 controls: started,
                 done: done_rx,
+                events: channel,
             },
         );
         Ok(id)

@@ -1,7 +1,7 @@
 //! The life of one run: prepare the script, check routes and keys, run it on a thread of its
 //! own, and settle exactly one terminal state with everything finished kept.
 
-use super::events::{Emitter, Sink, Subscribers};
+use super::events::{Channel, Emitter, Sink};
 use super::host::{Parts, RunHost, RunShared};
 use super::{RunRequest, StartError};
 use crate::check::{self, Dialect};
@@ -32,7 +32,7 @@ pub(super) struct Launch {
     pub id: RunId,
     pub key: u64,
     pub scheduler: Scheduler,
-    pub subscribers: Subscribers,
+    pub events: Arc<Channel>,
     pub journal: Option<Journal>,
     pub owner: Owner,
     pub replay: Option<Replay>,
@@ -80,8 +80,7 @@ pub(super) fn start(
         });
         sink
     });
-    let first_seq = launch.replay.as_ref().map_or(0, |r| r.first_seq);
-    let emitter = Emitter::new(launch.id.clone(), launch.subscribers, sink, first_seq);
+    let emitter = Emitter::new(launch.events, sink);
     let resumed = launch.replay.is_some();
     let shared = Arc::new(RunShared::new(
         &req,

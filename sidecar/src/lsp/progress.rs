@@ -2,20 +2,15 @@
 //! `Audit · 12/40 agents · 3 failed · $0.04` with a rising percentage, and an end message.
 //! Pure, so the wording and the arithmetic are unit-tested.
 
-use odw_protocol::{AgentErrorCode, EventKind, RunResult, RunState};
+use crate::engine::tally::Tally;
+use odw_protocol::{EventKind, RunResult, RunState};
 use std::path::Path;
 
-/// The progress of one run as the editor shows it.
+/// How the editor shows one run; the counts come from the run's [`Tally`].
 #[derive(Debug, Clone, Default)]
 pub struct RunProgress {
     name: String,
     dry_run: bool,
-    phase: Option<String>,
-    queued: u64,
-    done: u64,
-    failed: u64,
-    cancelled: u64,
-    cost_usd: f64,
     percent: u32,
 }
 
@@ -28,46 +23,19 @@ impl RunProgress {
         }
     }
 
-    /// Folds one event in. Returns whether the report changed.
+    /// Takes the run's name from its start. Returns whether the report may have changed.
     pub fn apply(&mut self, kind: &EventKind) -> bool {
-        match kind {
-            EventKind::RunStarted {
-                script,
-                name,
-                dry_run,
-                ..
-            } => {
-                self.name = name.clone().unwrap_or_else(|| script_name(script));
-                self.dry_run = *dry_run;
-            }
-            EventKind::PhaseStarted { phase } => self.phase = Some(phase.clone()),
-            EventKind::AgentQueued { phase, .. } => {
-                self.queued += 1;
-                if phase.is_some() {
-                    self.phase = phase.clone();
-                }
-            }
-            EventKind::AgentFinished { cost_usd, .. } => {
-                self.done += 1;
-                self.cost_usd += cost_usd;
-            }
-            EventKind::AgentCached { .. } => self.done += 1,
-            // Calls in flight when the run is cancelled did not fail: they were stopped.
-            EventKind::AgentFailed {
-                code: AgentErrorCode::Cancelled,
-                ..
-            } => {
-                self.done += 1;
-                self.cancelled += 1;
-            }
-            EventKind::AgentFailed { .. } => {
-                self.done += 1;
-                self.failed += 1;
-            }
-            EventKind::RunFinished { usage, .. } => self.cost_usd = usage.cost_usd,
-            _ => return false,
+        if let EventKind::RunStarted {
+            script,
+            name,
+            dry_run,
+            ..
+        } = kind
+        {
+            self.name = name.clone().unwrap_or_else(|| script_name(script));
+            self.dry_run = *dry_run;
         }
-        true
+        Tally::moves(kind)
     }
 
     /// The script's name: clients already prefix progress with the server's name (`odw`).
@@ -81,36 +49,36 @@ impl RunProgress {
     }
 
     /// `Audit · 12/40 agents · 3 failed · $0.04`.
-    pub fn message(&self) -> String {
+    pub fn message(&self, t: &Tally) -> String {
         let mut parts = Vec::new();
         if self.dry_run {
             parts.push("dry run".to_string());
         }
-        if let Some(p) = &self.phase {
+        if let Some(p) = &t.phase {
             parts.push(p.clone());
         }
         // `0/0 agents` reads like a stuck run; nothing is queued until the script calls agent().
-        if self.queued == 0 {
+        if t.queued == 0 {
             parts.push("starting".to_string());
         } else {
-            parts.push(format!("{}/{} agents", self.done, self.queued));
+            parts.push(format!("{}/{} agents", t.done(), t.queued));
         }
-        if self.failed > 0 {
-            parts.push(format!("{} failed", self.failed));
+        if t.failed > 0 {
+            parts.push(format!("{} failed", t.failed));
         }
-        if self.cancelled > 0 {
-            parts.push(format!("{} cancelled", self.cancelled));
+        if t.cancelled > 0 {
+            parts.push(format!("{} cancelled", t.cancelled));
         }
-        if self.cost_usd > 0.0 {
-            parts.push(usd(self.cost_usd));
+        if t.cost_usd > 0.0 {
+            parts.push(usd(t.cost_usd));
         }
         parts.join(" · ")
     }
 
-    /// Finished calls over queued calls, never falling, and below 100 until the run ends
+    /// Ended calls over queued calls, never falling, and below 100 until the run ends
     /// (more calls may still be queued).
-    pub fn percentage(&mut self) -> u32 {
-        if let Some(now) = (self.done.min(self.queued) * 100).checked_div(self.queued) {
+    pub fn percentage(&mut self, t: &Tally) -> u32 {
+        if let Some(now) = (t.done().min(t.queued) * 100).checked_div(t.queued) {
             self.percent = self.percent.max(now.min(99) as u32);
         }
         self.percent
@@ -231,7 +199,12 @@ pub fn script_name(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use odw_protocol::{RunId, Usage};
+    use odw_protocol::{AgentErrorCode, RunId, Usage};
+
+    fn fold(p: &mut RunProgress, t: &mut Tally, kind: EventKind) -> bool {
+        t.apply_kind(&kind);
+        p.apply(&kind)
+    }
 
     fn queued(phase: Option<&str>) -> EventKind {
         EventKind::AgentQueued {
@@ -255,70 +228,89 @@ mod tests {
 
     #[test]
     fn report_reads_like_the_protocol_example() {
+        let mut t = Tally::default();
         let mut p = RunProgress::new("x.workflow.js");
-        p.apply(&EventKind::RunStarted {
-            script: "/w/audit.workflow.js".into(),
-            dialect: "meta".into(),
-            name: Some("audit".into()),
-            phases: vec![],
-            resumed: false,
-            dry_run: false,
-        });
+        fold(
+            &mut p,
+            &mut t,
+            EventKind::RunStarted {
+                script: "/w/audit.workflow.js".into(),
+                dialect: "meta".into(),
+                name: Some("audit".into()),
+                phases: vec![],
+                resumed: false,
+                dry_run: false,
+            },
+        );
         assert_eq!(p.title(), "audit");
-        assert_eq!(p.message(), "starting");
+        assert_eq!(p.message(&t), "starting");
         for _ in 0..40 {
-            p.apply(&queued(Some("Audit")));
+            fold(&mut p, &mut t, queued(Some("Audit")));
         }
         for _ in 0..9 {
-            p.apply(&finished(0.004));
+            fold(&mut p, &mut t, finished(0.004));
         }
         for _ in 0..3 {
-            p.apply(&EventKind::AgentFailed {
-                call: 1,
-                label: "l".into(),
-                code: AgentErrorCode::Timeout,
-                message: "t".into(),
-            });
+            fold(
+                &mut p,
+                &mut t,
+                EventKind::AgentFailed {
+                    call: 1,
+                    label: "l".into(),
+                    code: AgentErrorCode::Timeout,
+                    message: "t".into(),
+                },
+            );
         }
-        assert_eq!(p.message(), "Audit · 12/40 agents · 3 failed · $0.04");
-        assert_eq!(p.percentage(), 30);
-        assert!(!p.apply(&EventKind::Log {
-            level: "info".into(),
-            message: "m".into()
-        }));
+        assert_eq!(p.message(&t), "Audit · 12/40 agents · 3 failed · $0.04");
+        assert_eq!(p.percentage(&t), 30);
+        assert!(!fold(
+            &mut p,
+            &mut t,
+            EventKind::Log {
+                level: "info".into(),
+                message: "m".into()
+            }
+        ));
     }
 
     #[test]
     fn calls_stopped_by_a_cancel_are_cancelled_not_failed() {
+        let mut t = Tally::default();
         let mut p = RunProgress::new("x");
         for _ in 0..3 {
-            p.apply(&queued(None));
+            fold(&mut p, &mut t, queued(None));
         }
-        p.apply(&finished(0.0));
+        fold(&mut p, &mut t, finished(0.0));
         for _ in 0..2 {
-            p.apply(&EventKind::AgentFailed {
-                call: 1,
-                label: "l".into(),
-                code: AgentErrorCode::Cancelled,
-                message: "cancelled".into(),
-            });
+            fold(
+                &mut p,
+                &mut t,
+                EventKind::AgentFailed {
+                    call: 1,
+                    label: "l".into(),
+                    code: AgentErrorCode::Cancelled,
+                    message: "cancelled".into(),
+                },
+            );
         }
-        assert_eq!(p.message(), "3/3 agents · 2 cancelled");
+        assert_eq!(p.message(&t), "3/3 agents · 2 cancelled");
     }
 
     #[test]
     fn percentage_rises_and_stays_below_100_while_running() {
+        let mut t = Tally::default();
         let mut p = RunProgress::new("x");
-        assert_eq!(p.percentage(), 0);
-        p.apply(&queued(None));
-        p.apply(&finished(0.0));
-        assert_eq!(p.percentage(), 99);
+        assert_eq!(p.percentage(&t), 0);
+        fold(&mut p, &mut t, queued(None));
+        fold(&mut p, &mut t, finished(0.0));
+        assert_eq!(p.percentage(&t), 99);
         for _ in 0..9 {
-            p.apply(&queued(None));
+            fold(&mut p, &mut t, queued(None));
         }
         // 1/10 done now, but the bar never goes back.
-        assert_eq!(p.percentage(), 99);
-        assert_eq!(p.message(), "1/10 agents");
+        assert_eq!(p.percentage(&t), 99);
+        assert_eq!(p.message(&t), "1/10 agents");
     }
 
     #[test]

@@ -5,16 +5,16 @@
 use super::progress::{self, RunProgress};
 use super::session::Session;
 use super::to_proto::{self, RunEventNotification};
+use crate::engine::events::RunEvents;
 use crate::engine::{Engine, RunRequest};
 use odw_protocol::lsp::{ResumeParams, RunParams};
 use odw_protocol::run::Estimate;
-use odw_protocol::{EventKind, RunEvent, RunId, RunResult, RunState};
+use odw_protocol::{EventKind, RunId, RunResult, RunState};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode};
@@ -34,10 +34,6 @@ pub struct Runs {
 
 #[derive(Default)]
 struct Inner {
-    /// Followers of live runs, by run.
-    routes: HashMap<RunId, mpsc::UnboundedSender<RunEvent>>,
-    /// Events that arrived before their run's follower was registered.
-    early: HashMap<RunId, Vec<RunEvent>>,
     /// Every run in start order.
     started: Vec<RunId>,
     /// The script (URI) of each run started from one.
@@ -57,21 +53,6 @@ pub struct FileRuns {
 }
 
 impl Runs {
-    /// Hands an engine event to its run's follower.
-    fn route(&self, event: RunEvent) {
-        let mut inner = self.inner.lock().unwrap();
-        match inner.routes.get(&event.run_id) {
-            Some(tx) => {
-                let _ = tx.send(event);
-            }
-            None => inner
-                .early
-                .entry(event.run_id.clone())
-                .or_default()
-                .push(event),
-        }
-    }
-
     /// The runs of a script (by URI).
     pub fn file(&self, uri: &str) -> FileRuns {
         self.inner
@@ -95,20 +76,20 @@ impl Runs {
             .cloned()
     }
 
+    /// Follows a run the engine just started.
     fn register(
         &self,
         session: &Arc<Session>,
+        engine: &Engine,
         id: &RunId,
         file: Option<String>,
         name: String,
         workspace: PathBuf,
     ) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let Some(events) = engine.events(id) else {
+            return;
+        };
         let mut inner = self.inner.lock().unwrap();
-        for event in inner.early.remove(id).unwrap_or_default() {
-            let _ = tx.send(event);
-        }
-        inner.routes.insert(id.clone(), tx);
         inner.started.push(id.clone());
         if let Some(f) = file {
             inner
@@ -120,13 +101,12 @@ impl Runs {
             inner.file_of.insert(id.clone(), f);
         }
         inner.followers.retain(|f| !f.is_finished());
-        let task = tokio::spawn(follow(session.clone(), id.clone(), name, workspace, rx));
+        let task = tokio::spawn(follow(session.clone(), id.clone(), name, workspace, events));
         inner.followers.push(task);
     }
 
     fn finished(&self, id: &RunId, result: Option<&RunResult>) {
         let mut inner = self.inner.lock().unwrap();
-        inner.routes.remove(id);
         let Some(file) = inner.file_of.get(id).cloned() else {
             return;
         };
@@ -137,13 +117,6 @@ impl Runs {
             Some(r) => runs.last = Some((id.clone(), r.state)),
             None => {}
         }
-    }
-}
-
-/// Forwards the engine's events to the runs' followers, for the life of the server.
-pub async fn dispatch(runs: Arc<Runs>, mut events: mpsc::UnboundedReceiver<RunEvent>) {
-    while let Some(event) = events.recv().await {
-        runs.route(event);
     }
 }
 
@@ -316,7 +289,7 @@ pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, 
         .map_err(|e| request_failed(e.to_string()))?;
     session
         .runs
-        .register(session, &id, script.key, script.name, script.cwd);
+        .register(session, &engine, &id, script.key, script.name, script.cwd);
     Ok(id)
 }
 
@@ -354,7 +327,9 @@ pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Er
         .map(progress::script_name)
         .unwrap_or_else(|| format!("resume of {}", params.run_id));
     let workspace = row.map_or_else(|| session.default_workspace(), |r| r.cwd);
-    session.runs.register(session, &id, file, name, workspace);
+    session
+        .runs
+        .register(session, &engine, &id, file, name, workspace);
     Ok(id)
 }
 
@@ -426,7 +401,7 @@ async fn follow(
     id: RunId,
     name: String,
     workspace: PathBuf,
-    mut events: mpsc::UnboundedReceiver<RunEvent>,
+    mut events: RunEvents,
 ) {
     let client = session.client.clone();
     let caps = session.caps();
@@ -458,8 +433,8 @@ async fn follow(
         let begin = lsp::WorkDoneProgressBegin {
             title: progress.title(),
             cancellable: Some(true),
-            message: Some(progress.message()),
-            percentage: Some(progress.percentage()),
+            message: Some(progress.message(events.tally())),
+            percentage: Some(progress.percentage(events.tally())),
         };
         send_progress(&session, &token, lsp::WorkDoneProgress::Begin(begin)).await;
     }
@@ -479,8 +454,8 @@ async fn follow(
             () = tokio::time::sleep_until(next_report), if dirty && shown => {
                 let report = lsp::WorkDoneProgressReport {
                     cancellable: Some(true),
-                    message: Some(progress.message()),
-                    percentage: Some(progress.percentage()),
+                    message: Some(progress.message(events.tally())),
+                    percentage: Some(progress.percentage(events.tally())),
                 };
                 send_progress(&session, &token, lsp::WorkDoneProgress::Report(report)).await;
                 dirty = false;

@@ -128,7 +128,6 @@ impl Session {
             env: self.env.clone(),
             journal,
         });
-        tokio::spawn(super::runs::dispatch(self.runs.clone(), engine.subscribe()));
         *slot = Some(engine.clone());
         engine
     }

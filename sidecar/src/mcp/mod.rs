@@ -19,7 +19,6 @@ mod runs;
 mod server;
 mod session;
 mod stdio;
-mod tally;
 mod tools;
 
 use std::process::ExitCode;

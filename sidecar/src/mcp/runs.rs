@@ -5,7 +5,7 @@
 use super::check::read_script;
 use super::reply::{Reply, parse};
 use super::session::Session;
-use super::tally::Tally;
+use crate::engine::tally::Tally;
 use crate::engine::{Engine, RunRequest};
 use odw_protocol::{Budget, RunId, RunResult, RunState};
 use rmcp::RoleServer;
@@ -114,34 +114,37 @@ pub async fn run(
     if !a.wait {
         return Ok(json!({"workflowId": id, "status": RunState::Running}));
     }
-    let r = follow(session, &engine, &id, ctx).await?;
+    let r = follow(&engine, &id, ctx).await?;
     Ok(outcome(&r))
 }
 
 /// Waits for a run, sending progress when the request asked for it and cancelling the run when
 /// the request is cancelled.
 async fn follow(
-    session: &Session,
     engine: &Engine,
     id: &RunId,
     ctx: &RequestContext<RoleServer>,
 ) -> Result<RunResult, String> {
-    let mut tally = session.tallies.watch(id);
+    let mut events = engine
+        .events(id)
+        .ok_or_else(|| format!("run {id} vanished"))?;
     let token = ctx.meta.get_progress_token();
     let done = engine.wait(id);
     tokio::pin!(done);
     let mut last_sent: Option<(u64, u64, Option<String>)> = None;
     let mut next_at = Instant::now();
     let mut pending = false;
+    let mut following = true;
     loop {
         tokio::select! {
             r = &mut done => {
                 let r = r.ok_or_else(|| format!("run {id} vanished"))?;
-                // The last events may still be on their way to the tally; the result's usage
-                // counts every call that ended.
-                if let Some(token) = &token {
-                    let mut t = tally.borrow().clone();
-                    t.settle(r.usage.agents);
+                // The engine's tally has folded every call's end by now; this subscriber may
+                // not have received them all yet.
+                if let Some(token) = &token
+                    && let Some(t) = engine.tally(id)
+                {
+                    let t = t.borrow().clone();
                     notify(&ctx.peer, token, &t, &mut last_sent).await;
                 }
                 return Ok(r);
@@ -150,11 +153,12 @@ async fn follow(
                 engine.cancel(id);
                 return engine.wait(id).await.ok_or_else(|| format!("run {id} vanished"));
             }
-            changed = tally.changed(), if token.is_some() => {
-                if changed.is_err() {
-                    continue;
+            event = events.recv(), if token.is_some() && following => {
+                match event {
+                    Some(e) => pending |= Tally::moves(&e.kind),
+                    // The run's end: its result is on its way.
+                    None => following = false,
                 }
-                pending = true;
             }
             _ = tokio::time::sleep_until(next_at), if pending => {}
         }
@@ -162,8 +166,7 @@ async fn follow(
             && Instant::now() >= next_at
             && let Some(token) = &token
         {
-            let t = tally.borrow_and_update().clone();
-            notify(&ctx.peer, token, &t, &mut last_sent).await;
+            notify(&ctx.peer, token, events.tally(), &mut last_sent).await;
             pending = false;
             next_at = Instant::now() + PROGRESS_INTERVAL;
         }
@@ -178,13 +181,13 @@ async fn notify(
     t: &Tally,
     last: &mut Option<(u64, u64, Option<String>)>,
 ) {
-    let now = (t.finished(), t.total, t.phase.clone());
+    let now = (t.done(), t.queued, t.phase.clone());
     // Nothing to count before the first agent() call; never a repeat.
-    if t.total == 0 || last.as_ref() == Some(&now) {
+    if t.queued == 0 || last.as_ref() == Some(&now) {
         return;
     }
-    let mut p = ProgressNotificationParam::new(token.clone(), t.finished() as f64)
-        .with_total(t.total as f64);
+    let mut p =
+        ProgressNotificationParam::new(token.clone(), t.done() as f64).with_total(t.queued as f64);
     p = p.with_message(t.phase.clone().unwrap_or_else(|| "running".into()));
     if let Err(e) = peer.notify_progress(p).await {
         tracing::debug!("progress not sent: {e}");
@@ -227,8 +230,8 @@ pub fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     let id = RunId(a.workflow_id);
     let engine = session.find(&id)?;
     let state = state_of(&engine, &id).ok_or_else(|| format!("unknown workflowId {id}"))?;
-    let tally = match session.tallies.get(&id) {
-        Some(t) => t,
+    let tally = match engine.tally(&id) {
+        Some(t) => t.borrow().clone(),
         None => engine
             .journal()
             .and_then(|j| j.load_events(&id, 0).ok())
@@ -242,7 +245,7 @@ pub fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
         "workflowId": id,
         "status": state,
         "phase": tally.phase,
-        "agents": {"total": tally.total, "completed": tally.completed, "failed": tally.failed},
+        "agents": {"total": tally.queued, "completed": tally.completed(), "failed": tally.failed},
         "costUSD": finished.as_ref().map_or(tally.cost_usd, |r| r.usage.cost_usd),
     });
     if let Some(e) = finished.and_then(|r| r.error) {
@@ -350,9 +353,10 @@ pub fn health(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     for engine in session.engines() {
         for id in engine.live_runs() {
             active += 1;
-            if let Some(t) = session.tallies.get(&id) {
+            if let Some(t) = engine.tally(&id) {
+                let t = t.borrow();
                 in_flight += t.in_flight();
-                queued += t.queued();
+                queued += t.waiting();
             }
         }
     }

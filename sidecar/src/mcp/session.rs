@@ -1,21 +1,18 @@
 //! The server's state: one engine per run journal (a workspace's `.odw/odw.db`, or the one
-//! `ODW_DB` names), created on first use the way the CLI opens them, and the tallies of every
-//! run those engines report.
+//! `ODW_DB` names), created on first use the way the CLI opens them.
 
-use super::tally::Tallies;
 use crate::config::{Config, Env};
 use crate::engine::{Engine, EngineOptions};
 use crate::journal::Journal;
 use odw_protocol::RunId;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub struct Session {
     pub env: Env,
     /// The workspace of requests without `cwd`: the directory the server was started in.
     pub home: PathBuf,
-    pub tallies: Arc<Tallies>,
     /// Engines by journal path, in creation order.
     engines: Mutex<Vec<(PathBuf, Engine)>>,
 }
@@ -25,7 +22,6 @@ impl Session {
         Session {
             env,
             home,
-            tallies: Arc::new(Tallies::default()),
             engines: Mutex::new(Vec::new()),
         }
     }
@@ -73,13 +69,6 @@ impl Session {
             concurrency: concurrency as usize,
             env: self.env.clone(),
             journal: Some(journal),
-        });
-        let mut events = engine.subscribe();
-        let tallies = self.tallies.clone();
-        tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                tallies.apply(&e);
-            }
         });
         engines.push((db, engine.clone()));
         Ok(engine)
