@@ -10,4 +10,4 @@ pub mod run;
 
 pub use check::{Diagnostic, Position, Range, Severity};
 pub use event::{ApprovalDecision, DecidedBy, EventKind, RunEvent};
-pub use run::{AgentErrorCode, Budget, Failure, RunId, RunResult, RunState, Usage};
+pub use run::{AgentErrorCode, Budget, Dialect, Failure, RunId, RunResult, RunState, Usage};

@@ -215,3 +215,24 @@ pub struct PhaseEstimate {
 }
 
 pub use Estimate as RunEstimate;
+
+/// The two script dialects (README, "Writing a workflow"): the checker detects which one a
+/// script uses, the sandbox runs it accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// `execute(context)` exported through `module.exports` / `exports.execute` / a bare function.
+    Execute,
+    /// `export const meta = {…}` first, then a top-level body with `await` and `return`.
+    Meta,
+}
+
+impl Dialect {
+    /// The name `odw check --json` prints and events carry (`execute` or `meta`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Execute => "execute",
+            Dialect::Meta => "meta",
+        }
+    }
+}

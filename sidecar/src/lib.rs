@@ -16,6 +16,7 @@ pub mod plan;
 pub mod pricing;
 pub mod primitives;
 pub mod providers;
+pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
 pub mod tools;

@@ -26,24 +26,8 @@ pub use render::render_human;
 
 use findings::Findings;
 
-/// The two script dialects (README, "Writing a workflow").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// `execute(context)` exported through `module.exports` / `exports.execute` / a bare function.
-    Execute,
-    /// `export const meta = {…}` first, then a top-level body with `await` and `return`.
-    Meta,
-}
-
-impl Dialect {
-    /// The name `odw check --json` prints (`execute` or `meta`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dialect::Execute => "execute",
-            Dialect::Meta => "meta",
-        }
-    }
-}
+/// The dialect is plain data shared with the sandbox, so it lives in the protocol crate.
+pub use odw_protocol::Dialect;
 
 /// What the sandbox needs to run a script that parsed cleanly.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,6 @@ use std::path::Path;
 pub fn open(workspace: &Path, db: Option<&Path>) -> Result<Journal, JournalError> {
     match db {
         Some(p) => Journal::open(p),
-        None => Journal::open(&workspace.join(".odw").join("odw.db")),
+        None => Journal::open(&crate::journal::default_path(workspace)),
     }
 }

@@ -215,17 +215,8 @@ pub fn finish(result: Result<RunResult, String>, json: bool, dry_run: bool) -> E
 /// How long the runtime waits for leftover tasks once the command is done.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The runtime for I/O and engine tasks; scripts run on threads of their own.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-}
+/// The runtime for I/O and engine tasks (the same for every face).
+pub use crate::runtime::build as runtime;
 
 fn print_result(r: &RunResult, json: bool, dry_run: bool) {
     if json {

@@ -64,7 +64,7 @@ fn open(db: Option<&Path>) -> Result<Journal, String> {
     let here = std::env::current_dir().map_err(|e| e.to_string())?;
     let path = db
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| here.join(".odw/odw.db"));
+        .unwrap_or_else(|| crate::journal::default_path(&here));
     if !path.exists() {
         return Err(format!(
             "no run journal at {}: run odw from the workspace where the runs were started, or pass --db",
@@ -158,7 +158,7 @@ pub fn list(a: ListArgs) -> ExitCode {
     };
     if a.last_result {
         let newest = rows.iter().find_map(|r| {
-            let path = r.cwd.join(".odw/runs").join(&r.run_id.0).join("result.md");
+            let path = crate::engine::result_path(&r.cwd, &r.run_id);
             (!r.dry_run && r.state != odw_protocol::RunState::Running && path.is_file())
                 .then_some(path)
         });

@@ -168,13 +168,8 @@ impl RunEvents {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch: the journal's clock, so events and rows agree.
+pub use crate::journal::now_ms;
 
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
+/// Where a run's readable result is written: `.odw/runs/<id>/result.md` in its workspace.
+pub fn result_path(workspace: &std::path::Path, run: &RunId) -> PathBuf {
+    workspace
+        .join(".odw")
+        .join("runs")
+        .join(&run.0)
+        .join("result.md")
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -375,14 +384,7 @@ impl Engine {
             error: row.error,
             usage: row.usage,
             failures: vec![],
-            result_path: Some(
-                row.cwd
-                    .join(".odw/runs")
-                    .join(&row.run_id.0)
-                    .join("result.md")
-                    .display()
-                    .to_string(),
-            ),
+            result_path: Some(result_path(&row.cwd, &row.run_id).display().to_string()),
             estimate: None,
         })
     }

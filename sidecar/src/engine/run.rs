@@ -4,7 +4,7 @@
 use super::events::{Channel, Emitter, Sink};
 use super::host::{Parts, RunHost, RunShared};
 use super::{RunRequest, StartError};
-use crate::check::{self, Dialect};
+use crate::check;
 use crate::journal::{CachedCall, CallKey, Checkpoint, Journal, NondetValue, Owner};
 use crate::sandbox::{self, ScriptError, ScriptErrorKind};
 use crate::scheduler::Scheduler;
@@ -207,7 +207,7 @@ async fn drive(
                         dialect: prepared.dialect,
                         meta_export: prepared.meta_export,
                     };
-                    execute(&shared, script, &req, inbox).await
+                    execute(&shared, script, inbox).await
                 }
             }
         }
@@ -281,10 +281,8 @@ async fn confirm_recorded(
 async fn execute(
     shared: &Arc<RunShared>,
     script: sandbox::Script,
-    req: &RunRequest,
     inbox: sandbox::Inbox,
 ) -> Result<String, ScriptError> {
-    let _ = req;
     let limits = shared.limits.clone();
     let host = RunHost::new(shared.clone());
     let (tx, rx) = oneshot::channel();
@@ -415,9 +413,10 @@ fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) 
 }
 
 fn write_result_file(cwd: &Path, r: &RunResult) -> std::io::Result<String> {
-    let dir = cwd.join(".odw").join("runs").join(&r.run_id.0);
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("result.md");
+    let path = super::result_path(cwd, &r.run_id);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut text = format!(
         "<!-- odw run {} · {} · {} agents · {} requests · ${:.4} -->\n\n",
         r.run_id, r.state, r.usage.agents, r.usage.requests, r.usage.cost_usd
@@ -446,9 +445,4 @@ fn write_result_file(cwd: &Path, r: &RunResult) -> std::io::Result<String> {
     }
     std::fs::write(&path, text)?;
     Ok(path.display().to_string())
-}
-
-#[allow(dead_code)]
-fn _dialect_is_used(d: Dialect) -> &'static str {
-    d.as_str()
 }

@@ -37,6 +37,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use writer::{Reply, Reset, Write, WriteOp, Writer};
 
+/// Where a workspace keeps its journal when neither `--db` nor `ODW_DB` says otherwise.
+pub fn default_path(workspace: &Path) -> PathBuf {
+    workspace.join(".odw").join("odw.db")
+}
+
 /// A handle on one journal database; clones share the writer thread and read connection.
 #[derive(Clone)]
 pub struct Journal {

@@ -49,7 +49,7 @@ pub fn main() -> ExitCode {
     if std::env::var_os("ODW_LSP_TEST_STRAY_PRINT").is_some() {
         println!("a stray print that must land on stderr");
     }
-    let runtime = match runtime() {
+    let runtime = match crate::runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("odw: error: cannot start the runtime: {e}");
@@ -107,16 +107,4 @@ pub fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-/// The runtime serving stdio and driving runs (scripts run on threads of their own).
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 4);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
 }

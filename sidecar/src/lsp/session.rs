@@ -115,7 +115,7 @@ impl Session {
             .env
             .get("ODW_DB")
             .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".odw").join("odw.db"));
+            .unwrap_or_else(|| crate::journal::default_path(&root));
         let journal = match Journal::open(&db) {
             Ok(j) => Some(j),
             Err(e) => {

@@ -50,7 +50,7 @@ impl Session {
         self.env
             .get("ODW_DB")
             .map(|p| self.home.join(p))
-            .unwrap_or_else(|| workspace.join(".odw").join("odw.db"))
+            .unwrap_or_else(|| crate::journal::default_path(workspace))
     }
 
     /// The engine journaling the runs of `workspace`. Must be called inside the runtime.

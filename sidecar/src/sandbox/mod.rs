@@ -12,7 +12,7 @@ mod clock;
 pub mod ops;
 mod source;
 
-use crate::check::Dialect;
+use odw_protocol::Dialect;
 use odw_protocol::AgentErrorCode;
 use rquickjs::{CatchResultExt, Context, Function, Persistent, Runtime};
 use std::cell::RefCell;

@@ -2,7 +2,7 @@
 //! user's file: dialect wrapping that keeps line numbers, and import denial.
 
 use super::{Script, ScriptError, ScriptErrorKind};
-use crate::check::Dialect;
+use odw_protocol::Dialect;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Module};
