@@ -5,10 +5,11 @@
 //! without a progress token and drops the result, requests time out after 20 s, and custom
 //! notifications have no handler. [`Helix`] reproduces that against the real server.
 
+use crate::lsp_client::{frame, read_frame};
 use crate::support::*;
 use odw_protocol::lsp::COMMANDS;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -183,35 +184,19 @@ struct Helix {
     stderr_path: PathBuf,
 }
 
-fn frame(msg: &Value) -> Vec<u8> {
-    let body = msg.to_string();
-    format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
-}
-
+/// Reads the server's messages with the e2e client's strict framing (a malformed frame fails
+/// the test instead of being skipped).
 fn read_messages(out: impl Read, tx: std::sync::mpsc::Sender<Value>) {
     let mut r = BufReader::new(out);
     loop {
-        let mut len = None;
-        loop {
-            let mut line = String::new();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
+        match read_frame(&mut r) {
+            Ok(Some(msg)) => {
+                if tx.send(msg).is_err() {
+                    return;
+                }
             }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.strip_prefix("Content-Length: ") {
-                len = v.parse::<usize>().ok();
-            }
-        }
-        let mut body = vec![0; len.expect("a Content-Length header")];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let msg: Value = serde_json::from_slice(&body).expect("a JSON body");
-        if tx.send(msg).is_err() {
-            return;
+            Ok(None) => return,
+            Err(e) => panic!("odw lsp wrote a malformed frame: {e}"),
         }
     }
 }

@@ -249,6 +249,53 @@ pub fn frame(msg: &Value) -> Vec<u8> {
     out
 }
 
+/// Reads one message strictly: headers, a blank line, exactly Content-Length bytes of JSON.
+/// `Ok(None)` at a clean end of stream; anything malformed is an error naming what was wrong.
+pub fn read_frame(r: &mut impl BufRead) -> Result<Option<Value>, String> {
+    let mut length = None;
+    let mut first = true;
+    loop {
+        let mut line = Vec::new();
+        let n = r.read_until(b'\n', &mut line).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return if first {
+                Ok(None)
+            } else {
+                Err("stdout ended inside a header".into())
+            };
+        }
+        first = false;
+        let text = String::from_utf8(line).map_err(|_| "a header is not UTF-8".to_string())?;
+        let Some(text) = text.strip_suffix("\r\n") else {
+            return Err(format!("a header line does not end in CRLF: {text:?}"));
+        };
+        if text.is_empty() {
+            break;
+        }
+        let (name, value) = text
+            .split_once(": ")
+            .ok_or(format!("not a header: {text:?}"))?;
+        match name {
+            "Content-Length" => {
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| format!("bad length {value:?}"))?,
+                )
+            }
+            "Content-Type" => {}
+            _ => return Err(format!("unexpected header {text:?}")),
+        }
+    }
+    let length = length.ok_or("no Content-Length")?;
+    let mut body = vec![0u8; length];
+    r.read_exact(&mut body)
+        .map_err(|e| format!("short body: {e}"))?;
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| format!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body)))
+}
+
 fn write_to(stdin: &Mutex<Option<ChildStdin>>, bytes: &[u8]) {
     if let Some(s) = stdin.lock().unwrap().as_mut() {
         // The server may have exited already (e.g. after `exit`); that is for the test to judge.
@@ -267,49 +314,9 @@ fn read_stdout(
     let mut r = BufReader::new(out);
     let result = (|| -> Result<(), String> {
         loop {
-            let mut length = None;
-            let mut first = true;
-            loop {
-                let mut line = Vec::new();
-                let n = r.read_until(b'\n', &mut line).map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return if first {
-                        Ok(())
-                    } else {
-                        Err("stdout ended inside a header".into())
-                    };
-                }
-                first = false;
-                let text =
-                    String::from_utf8(line).map_err(|_| "a header is not UTF-8".to_string())?;
-                let Some(text) = text.strip_suffix("\r\n") else {
-                    return Err(format!("a header line does not end in CRLF: {text:?}"));
-                };
-                if text.is_empty() {
-                    break;
-                }
-                let (name, value) = text
-                    .split_once(": ")
-                    .ok_or(format!("not a header: {text:?}"))?;
-                match name {
-                    "Content-Length" => {
-                        length = Some(
-                            value
-                                .parse::<usize>()
-                                .map_err(|_| format!("bad length {value:?}"))?,
-                        )
-                    }
-                    "Content-Type" => {}
-                    _ => return Err(format!("unexpected header {text:?}")),
-                }
-            }
-            let length = length.ok_or("no Content-Length")?;
-            let mut body = vec![0u8; length];
-            r.read_exact(&mut body)
-                .map_err(|e| format!("short body: {e}"))?;
-            let msg: Value = serde_json::from_slice(&body).map_err(|e| {
-                format!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body))
-            })?;
+            let Some(msg) = read_frame(&mut r)? else {
+                return Ok(());
+            };
             if msg["jsonrpc"] != "2.0" || !msg.is_object() {
                 return Err(format!("not a JSON-RPC 2.0 message: {msg}"));
             }
