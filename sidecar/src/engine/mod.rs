@@ -1,5 +1,10 @@
 //! The engine: start, cancel and wait for runs. Knows nothing about LSP or terminals; adapters
 //! follow a run's [`RunEvent`]s and [`tally::Tally`], and read [`RunResult`]s.
+//!
+//! It is the faces' only way to the journal: whatever may block on SQLite (opening it, creating
+//! or claiming a run, every read) runs on `spawn_blocking` behind an async method, so LSP and
+//! MCP handlers never stall the executor. Writes of a running run stay queued to the journal's
+//! writer thread.
 
 mod act;
 pub use act::INTERRUPTED;
