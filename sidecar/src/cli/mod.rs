@@ -5,7 +5,6 @@ mod approve;
 pub mod check;
 mod doctor;
 mod integrate;
-mod journal;
 mod logging;
 mod plan;
 mod progress;

@@ -108,14 +108,10 @@ pub fn main(a: RunArgs) -> ExitCode {
     };
     let approval_timeout = std::time::Duration::from_millis(config.approvals.timeout_ms.max(1));
     let concurrency = a.concurrency.unwrap_or(config.limits.concurrency);
-    let journal = if a.no_journal {
-        None
-    } else {
-        match super::journal::open(&cwd, a.db.as_deref()) {
-            Ok(j) => Some(j),
-            Err(e) => return super::usage_error(e),
-        }
-    };
+    let journal = (!a.no_journal).then(|| {
+        a.db.clone()
+            .unwrap_or_else(|| crate::journal::default_path(&cwd))
+    });
     let req = RunRequest {
         script_path: Some(a.file.clone()),
         script_text: text,
@@ -146,10 +142,10 @@ pub fn main(a: RunArgs) -> ExitCode {
         },
         show,
         approval_timeout,
-        |engine, approver| {
+        async |engine, approver| {
             let mut req = req;
             req.approver = approver;
-            engine.start(req)
+            engine.start(req).await
         },
     ));
     // A tool call stuck in the kernel must not keep the process from exiting.
@@ -163,17 +159,17 @@ pub async fn drive(
     opts: EngineOptions,
     show: bool,
     approval_timeout: std::time::Duration,
-    start: impl FnOnce(
+    start: impl AsyncFnOnce(
         &Engine,
         Option<ApproverHandle>,
     ) -> Result<odw_protocol::RunId, crate::engine::StartError>,
 ) -> Result<RunResult, String> {
     {
-        let engine = Engine::new(opts);
+        let engine = Engine::open(opts).await.map_err(|e| e.to_string())?;
         let progress = Progress::new(show);
         let approver =
             super::approve::TerminalApprover::for_terminal(progress.bar(), approval_timeout);
-        let id = start(&engine, approver).map_err(|e| e.to_string())?;
+        let id = start(&engine, approver).await.map_err(|e| e.to_string())?;
         let events = engine.events(&id).ok_or("the run vanished")?;
         let progress = tokio::spawn(progress.render(events));
         let cancel = {

@@ -2,8 +2,7 @@
 
 use super::run::{drive, finish, runtime};
 use crate::config::Env;
-use crate::engine::{EngineOptions, ResumeOptions};
-use crate::journal::Journal;
+use crate::engine::{Engine, EngineOptions, ResumeOptions};
 use odw_protocol::{Budget, RunId};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,7 +59,9 @@ pub struct ShowArgs {
     pub db: Option<PathBuf>,
 }
 
-fn open(db: Option<&Path>) -> Result<Journal, String> {
+/// The journal `odw resume`, `odw runs` and `odw show` read: `db`, else `.odw/odw.db` here. It
+/// must exist: these commands never create one.
+fn journal_path(db: Option<&Path>) -> Result<PathBuf, String> {
     let here = std::env::current_dir().map_err(|e| e.to_string())?;
     let path = db
         .map(Path::to_path_buf)
@@ -71,30 +72,53 @@ fn open(db: Option<&Path>) -> Result<Journal, String> {
             path.display()
         ));
     }
-    let j = super::journal::open(&here, Some(&path)).map_err(|e| e.to_string())?;
-    // A run whose process died shows as interrupted, not as running forever.
-    let _ = j.mark_interrupted_runs();
-    Ok(j)
+    Ok(path)
+}
+
+/// An engine opened only to read the journal at `path` (opening it also marks runs whose
+/// process died as interrupted, so none shows as running forever), and what `f` read with it.
+/// The engine is dropped outside the runtime: closing its journal waits for the writer.
+fn read<T>(
+    rt: &tokio::runtime::Runtime,
+    path: PathBuf,
+    f: impl AsyncFnOnce(&Engine) -> T,
+) -> Result<T, String> {
+    let (engine, out) = rt.block_on(async {
+        let engine = Engine::open(EngineOptions {
+            concurrency: 1,
+            env: Env::from_process(),
+            journal: Some(path),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let out = f(&engine).await;
+        Ok::<_, String>((engine, out))
+    })?;
+    drop(engine);
+    Ok(out)
 }
 
 pub fn resume(a: ResumeArgs) -> ExitCode {
-    let journal = match open(a.db.as_deref()) {
-        Ok(j) => j,
+    let path = match journal_path(a.db.as_deref()) {
+        Ok(p) => p,
         Err(e) => return super::usage_error(e),
     };
-    let env = Env::from_process();
-    // Without --concurrency, the run's own configuration decides, as it did the first time.
-    let recorded = journal.load_run(&RunId(a.run_id.clone())).ok().flatten();
-    let concurrency =
-        a.concurrency
-            .map(u64::from)
-            .or_else(|| recorded.as_ref()?.config["limits"]["concurrency"].as_u64())
-            .unwrap_or(u64::from(crate::config::Limits::default().concurrency)) as usize;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return super::usage_error(e),
     };
     let id = RunId(a.run_id.clone());
+    let recorded = match read(&rt, path.clone(), async |e| e.recorded_run(&id).await) {
+        Ok(r) => r.ok().flatten(),
+        Err(e) => return super::usage_error(e),
+    };
+    let env = Env::from_process();
+    // Without --concurrency, the run's own configuration decides, as it did the first time.
+    let concurrency =
+        a.concurrency
+            .map(u64::from)
+            .or_else(|| recorded.as_ref()?.config["limits"]["concurrency"].as_u64())
+            .unwrap_or(u64::from(crate::config::Limits::default().concurrency)) as usize;
     let (allow, deny) = match a.approvals.parse() {
         Ok(flags) => flags,
         Err(e) => return super::usage_error(e),
@@ -102,10 +126,8 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
     // The recorded run's configuration decides how long an ask waits; the current one is
     // the fallback for a run that cannot be read here (the resume then reports why).
     let approval_timeout = std::time::Duration::from_millis(
-        journal
-            .load_run(&id)
-            .ok()
-            .flatten()
+        recorded
+            .as_ref()
             .and_then(|r| {
                 r.config
                     .pointer("/approvals/timeout_ms")
@@ -118,29 +140,27 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
         tokens: a.budget_tokens,
         usd: a.budget_usd,
     });
-    let dry = journal
-        .load_run(&id)
-        .ok()
-        .flatten()
-        .is_some_and(|r| r.dry_run);
+    let dry = recorded.as_ref().is_some_and(|r| r.dry_run);
     let result = rt.block_on(drive(
         EngineOptions {
             concurrency,
             env,
-            journal: Some(journal),
+            journal: Some(path),
         },
         !a.quiet,
         approval_timeout,
-        |engine, approver| {
-            engine.resume(
-                &id,
-                ResumeOptions {
-                    budget: top_up,
-                    approver,
-                    allow,
-                    deny,
-                },
-            )
+        async |engine, approver| {
+            engine
+                .resume(
+                    &id,
+                    ResumeOptions {
+                        budget: top_up,
+                        approver,
+                        allow,
+                        deny,
+                    },
+                )
+                .await
         },
     ));
     rt.shutdown_timeout(super::run::SHUTDOWN_GRACE);
@@ -148,12 +168,12 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
 }
 
 pub fn list(a: ListArgs) -> ExitCode {
-    let journal = match open(a.db.as_deref()) {
-        Ok(j) => j,
-        Err(e) => return super::usage_error(e),
-    };
-    let rows = match journal.list_runs(a.limit) {
-        Ok(r) => r,
+    let rows = match journal_path(a.db.as_deref())
+        .and_then(|path| Ok((path, runtime().map_err(|e| e.to_string())?)))
+        .and_then(|(path, rt)| read(&rt, path, async |e| e.list_runs(a.limit).await))
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return super::usage_error(e),
         Err(e) => return super::usage_error(e),
     };
     if a.last_result {
@@ -194,21 +214,24 @@ pub fn list(a: ListArgs) -> ExitCode {
 }
 
 pub fn show(a: ShowArgs) -> ExitCode {
-    let journal = match open(a.db.as_deref()) {
-        Ok(j) => j,
-        Err(e) => return super::usage_error(e),
-    };
     let id = RunId(a.run_id.clone());
-    let run = match journal.load_run(&id) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
+    let detail = match journal_path(a.db.as_deref())
+        .and_then(|path| Ok((path, runtime().map_err(|e| e.to_string())?)))
+        .and_then(|(path, rt)| read(&rt, path, async |e| e.run_detail(&id).await))
+    {
+        Ok(Ok(Some(d))) => d,
+        Ok(Ok(None)) => {
             return super::usage_error(format!("run {id} not found: list runs with `odw runs`"));
         }
+        Ok(Err(e)) => return super::usage_error(e),
         Err(e) => return super::usage_error(e),
     };
-    let calls = journal.load_calls(&id).unwrap_or_default();
-    let checkpoints = journal.load_checkpoints(&id).unwrap_or_default();
-    let events = journal.load_events(&id, 0).unwrap_or_default();
+    let crate::engine::RunDetail {
+        run,
+        calls,
+        checkpoints,
+        events,
+    } = detail;
     let phases: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.kind {

@@ -1,5 +1,10 @@
 //! The engine: start, cancel and wait for runs. Knows nothing about LSP or terminals; adapters
 //! follow a run's [`RunEvent`]s and [`tally::Tally`], and read [`RunResult`]s.
+//!
+//! It is the faces' only way to the journal: whatever may block on SQLite (opening it, creating
+//! or claiming a run, every read) runs on `spawn_blocking` behind an async method, so LSP and
+//! MCP handlers never stall the executor. Writes of a running run stay queued to the journal's
+//! writer thread.
 
 mod act;
 pub use act::INTERRUPTED;
@@ -14,9 +19,9 @@ mod run;
 pub mod tally;
 
 use crate::config::{Config, Env};
-use crate::journal::{Journal, NewRun, Owner};
+use crate::journal::{CallRow, Checkpoint, Journal, JournalError, NewRun, Owner, RunRow};
 use crate::scheduler::Scheduler;
-use odw_protocol::{Budget, RunId, RunResult};
+use odw_protocol::{Budget, RunEvent, RunId, RunResult};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,8 +88,18 @@ pub struct EngineOptions {
     /// Requests in flight across all runs.
     pub concurrency: usize,
     pub env: Env,
-    /// Where runs are journaled; without one, runs cannot be resumed or listed later.
-    pub journal: Option<Journal>,
+    /// The journal database runs are recorded in; without one, runs cannot be resumed or
+    /// listed later.
+    pub journal: Option<PathBuf>,
+}
+
+/// Everything the journal holds about one run, for `odw show`.
+#[derive(Debug, Clone)]
+pub struct RunDetail {
+    pub run: RunRow,
+    pub calls: Vec<CallRow>,
+    pub checkpoints: Vec<Checkpoint>,
+    pub events: Vec<RunEvent>,
 }
 
 /// The engine. Cheap to clone.
@@ -113,28 +128,33 @@ struct LiveRun {
 }
 
 impl Engine {
-    /// An engine with its own scheduler. Must be created inside a tokio runtime: runs are driven
-    /// by tasks on it (the scripts themselves run on threads of their own).
-    pub fn new(opts: EngineOptions) -> Self {
-        if let Some(j) = &opts.journal {
-            // Runs whose process died are marked, never resumed by themselves.
-            match j.mark_interrupted_runs() {
-                Ok(ids) if !ids.is_empty() => tracing::info!(
-                    "{} run(s) were interrupted by a crash; resume them with `odw resume`",
-                    ids.len()
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("could not check for interrupted runs: {e}"),
-            }
-        }
+    /// An engine with its own scheduler, recording runs in `opts.journal` (opened, and runs whose
+    /// process died marked interrupted, on a blocking thread). Must be called inside a tokio
+    /// runtime: runs are driven by tasks on it (the scripts themselves run on threads of their
+    /// own).
+    pub async fn open(opts: EngineOptions) -> Result<Self, JournalError> {
+        let journal = match opts.journal {
+            None => None,
+            Some(path) => Some(blocking(path.clone(), move || open_journal(&path)).await?),
+        };
+        Ok(Engine::with_journal(opts.concurrency, opts.env, journal))
+    }
+
+    /// An engine that journals nothing (its runs cannot be resumed or listed later). Must be
+    /// created inside a tokio runtime.
+    pub fn unjournaled(concurrency: usize, env: Env) -> Self {
+        Engine::with_journal(concurrency, env, None)
+    }
+
+    fn with_journal(concurrency: usize, env: Env, journal: Option<Journal>) -> Self {
         Engine {
             inner: Arc::new(Inner {
                 // The one place the global limit is bounded, whichever face asked for it.
-                scheduler: Scheduler::new(opts.concurrency.clamp(1, 1024)),
+                scheduler: Scheduler::new(concurrency.clamp(1, 1024)),
                 runs: Mutex::new(HashMap::new()),
                 next_key: AtomicU64::new(1),
-                env: opts.env,
-                journal: opts.journal,
+                env,
+                journal,
                 owner: Owner::current(),
             }),
         }
@@ -154,11 +174,11 @@ impl Engine {
         Some(runs.get(id)?.events.tally())
     }
 
-    /// Starts a run and returns its id at once.
-    pub fn start(&self, req: RunRequest) -> Result<RunId, StartError> {
+    /// Starts a run and returns its id once it is recorded (the run goes on in the background).
+    pub async fn start(&self, req: RunRequest) -> Result<RunId, StartError> {
         let id = ids::new_run_id();
-        if let Some(j) = &self.inner.journal {
-            j.create_run(&NewRun {
+        if let Some(j) = self.inner.journal.clone() {
+            let run = NewRun {
                 run_id: id.clone(),
                 script_path: req
                     .script_path
@@ -182,7 +202,9 @@ impl Engine {
                 dry_run: req.dry_run,
                 owner: self.inner.owner.clone(),
                 created_ms: events::now_ms(),
-            })?;
+            };
+            // Waits for the commit: the snapshot is durable before the run does any work.
+            blocking(j.path().to_path_buf(), move || j.create_run(&run)).await?;
         }
         self.launch(id, req, None)
     }
@@ -190,14 +212,14 @@ impl Engine {
     /// Resumes an unfinished run from the journal: the script runs again from the top with its
     /// saved text, args, cwd and configuration; finished calls replay their journaled results
     /// without a request, and only unfinished work runs live. `budget` replaces the caps.
-    pub fn resume(&self, id: &RunId, opts: ResumeOptions) -> Result<RunId, StartError> {
+    pub async fn resume(&self, id: &RunId, opts: ResumeOptions) -> Result<RunId, StartError> {
         let ResumeOptions {
             budget,
             approver,
             allow,
             deny,
         } = opts;
-        let j = self.inner.journal.as_ref().ok_or_else(|| {
+        let j = self.inner.journal.clone().ok_or_else(|| {
             StartError::Invalid(format!(
                 "cannot resume {id}: this engine has no run journal"
             ))
@@ -205,42 +227,17 @@ impl Engine {
         if self.live_runs().contains(id) {
             return Err(StartError::Invalid(format!("run {id} is still running")));
         }
-        let row = j.load_run(id)?.ok_or_else(|| {
-            StartError::Invalid(format!("run {id} not found: list runs with `odw runs`"))
-        })?;
-        if row.state == odw_protocol::RunState::Succeeded {
-            return Err(StartError::Invalid(format!(
-                "run {id} already succeeded and is never re-run; see its result with `odw show {id}`"
-            )));
-        }
-        let caps = Budget {
-            tokens: budget.as_ref().and_then(|b| b.tokens).or(row.budget.tokens),
-            usd: budget.as_ref().and_then(|b| b.usd).or(row.budget.usd),
-        };
-        j.reset_run_for_resume(id, &self.inner.owner, Some(&caps))?;
-        let current = Config::load(&row.cwd, &self.inner.env).unwrap_or_default();
-        let config = Config::from_snapshot(&row.config, &current)
-            .map_err(|e| StartError::Invalid(e.to_string()))?;
-        let replay = run::Replay {
-            cached: j.load_finished_calls(id)?,
-            traces: j.load_traces(id)?,
-            nondet: j.load_nondeterminism(id)?,
-            prior: row.usage.clone(),
-            first_seq: j.last_event_seq(id)?,
-        };
+        let (owner, env, run_id) = (self.inner.owner.clone(), self.inner.env.clone(), id.clone());
+        let path = j.path().to_path_buf();
+        let prepared = blocking(path, move || {
+            Ok(prepare_resume(&j, &run_id, &owner, &env, budget))
+        });
+        let (req, replay) = prepared.await??;
         let req = RunRequest {
-            script_path: Some(row.script_path.clone()),
-            script_text: row.script_text,
-            args: row.args,
-            cwd: row.cwd,
-            model: row.model_map["model"].as_str().map(str::to_string),
-            budget: caps,
-            concurrency: None,
-            dry_run: row.dry_run,
-            config,
             approver,
             allow,
             deny,
+            ..req
         };
         self.launch(id.clone(), req, Some(replay))
     }
@@ -302,11 +299,6 @@ impl Engine {
         Ok(id)
     }
 
-    /// The journal, when this engine has one.
-    pub fn journal(&self) -> Option<&Journal> {
-        self.inner.journal.as_ref()
-    }
-
     /// Cancels a live run. False when the run is unknown or already finished.
     pub fn cancel(&self, id: &RunId) -> bool {
         let runs = self.inner.runs.lock().unwrap();
@@ -359,7 +351,7 @@ impl Engine {
     }
 
     /// The result of a finished run: one this engine executed, else one from the journal.
-    pub fn result(&self, id: &RunId) -> Option<RunResult> {
+    pub async fn result(&self, id: &RunId) -> Option<RunResult> {
         let live = self
             .inner
             .runs
@@ -370,13 +362,13 @@ impl Engine {
         if live.is_some() {
             return live;
         }
-        self.recorded_result(id)
+        self.recorded_result(id).await
     }
 
     /// A run's outcome as its journal records it, whichever process ran it last (a run this
     /// engine finished may have been resumed elsewhere since).
-    pub fn recorded_result(&self, id: &RunId) -> Option<RunResult> {
-        let row = self.inner.journal.as_ref()?.load_run(id).ok()??;
+    pub async fn recorded_result(&self, id: &RunId) -> Option<RunResult> {
+        let row = self.recorded_run(id).await.ok()??;
         Some(RunResult {
             run_id: row.run_id.clone(),
             state: row.state,
@@ -389,10 +381,64 @@ impl Engine {
         })
     }
 
+    /// A run's journal row; `None` when the journal does not have it, or there is no journal.
+    pub async fn recorded_run(&self, id: &RunId) -> Result<Option<RunRow>, JournalError> {
+        let Some(j) = self.inner.journal.clone() else {
+            return Ok(None);
+        };
+        let id = id.clone();
+        blocking(j.path().to_path_buf(), move || j.load_run(&id)).await
+    }
+
+    /// Whether this engine executes the run or its journal has it.
+    pub async fn knows(&self, id: &RunId) -> bool {
+        self.live_runs().contains(id) || matches!(self.recorded_run(id).await, Ok(Some(_)))
+    }
+
+    /// The events a run recorded, in order; empty without a journal or when it cannot be read.
+    pub async fn recorded_events(&self, id: &RunId) -> Vec<RunEvent> {
+        let Some(j) = self.inner.journal.clone() else {
+            return Vec::new();
+        };
+        let id = id.clone();
+        blocking(j.path().to_path_buf(), move || j.load_events(&id, 0))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Recent runs as the journal records them, newest first; empty without a journal.
+    pub async fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, JournalError> {
+        let Some(j) = self.inner.journal.clone() else {
+            return Ok(Vec::new());
+        };
+        blocking(j.path().to_path_buf(), move || j.list_runs(limit)).await
+    }
+
+    /// A run's row, calls, checkpoints and events from the journal (`odw show`); `None` for a
+    /// run it does not have. Only the row must be readable: the rest is empty when it is not.
+    pub async fn run_detail(&self, id: &RunId) -> Result<Option<RunDetail>, JournalError> {
+        let Some(j) = self.inner.journal.clone() else {
+            return Ok(None);
+        };
+        let id = id.clone();
+        blocking(j.path().to_path_buf(), move || {
+            let Some(run) = j.load_run(&id)? else {
+                return Ok(None);
+            };
+            Ok(Some(RunDetail {
+                run,
+                calls: j.load_calls(&id).unwrap_or_default(),
+                checkpoints: j.load_checkpoints(&id).unwrap_or_default(),
+                events: j.load_events(&id, 0).unwrap_or_default(),
+            }))
+        })
+        .await
+    }
+
     /// Recent runs, newest first: from the journal, else the runs of this process.
-    pub fn runs(&self, limit: usize) -> Vec<odw_protocol::lsp::RunSummary> {
-        if let Some(j) = &self.inner.journal {
-            match j.list_runs(limit) {
+    pub async fn runs(&self, limit: usize) -> Vec<odw_protocol::lsp::RunSummary> {
+        if self.inner.journal.is_some() {
+            match self.list_runs(limit).await {
                 Ok(rows) => {
                     return rows.iter().map(|r| r.summary()).collect();
                 }
@@ -431,4 +477,82 @@ impl Engine {
     pub fn max_in_flight(&self) -> usize {
         self.inner.scheduler.max_in_flight()
     }
+}
+
+/// Runs journal work on a blocking thread: SQLite and the writer's replies may block, and the
+/// runtime's threads must not. A panic there is the caller's; the work is only dropped unrun
+/// when the runtime shuts down, which reads as a stopped journal.
+async fn blocking<T: Send + 'static>(
+    path: PathBuf,
+    f: impl FnOnce() -> Result<T, JournalError> + Send + 'static,
+) -> Result<T, JournalError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(JournalError::WriterStopped { path }),
+    }
+}
+
+/// Opens a journal and marks the runs whose process died: they are never resumed by
+/// themselves. Blocks.
+fn open_journal(path: &std::path::Path) -> Result<Journal, JournalError> {
+    let j = Journal::open(path)?;
+    match j.mark_interrupted_runs() {
+        Ok(ids) if !ids.is_empty() => tracing::info!(
+            "{} run(s) were interrupted by a crash; resume them with `odw resume`",
+            ids.len()
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not check for interrupted runs: {e}"),
+    }
+    Ok(j)
+}
+
+/// Claims a recorded run for a resume and reads what it replays; the request has no approver
+/// and no extra rules yet. Blocks.
+fn prepare_resume(
+    j: &Journal,
+    id: &RunId,
+    owner: &Owner,
+    env: &Env,
+    budget: Option<Budget>,
+) -> Result<(RunRequest, run::Replay), StartError> {
+    let row = j.load_run(id)?.ok_or_else(|| {
+        StartError::Invalid(format!("run {id} not found: list runs with `odw runs`"))
+    })?;
+    if row.state == odw_protocol::RunState::Succeeded {
+        return Err(StartError::Invalid(format!(
+            "run {id} already succeeded and is never re-run; see its result with `odw show {id}`"
+        )));
+    }
+    let caps = Budget {
+        tokens: budget.as_ref().and_then(|b| b.tokens).or(row.budget.tokens),
+        usd: budget.as_ref().and_then(|b| b.usd).or(row.budget.usd),
+    };
+    j.reset_run_for_resume(id, owner, Some(&caps))?;
+    let current = Config::load(&row.cwd, env).unwrap_or_default();
+    let config = Config::from_snapshot(&row.config, &current)
+        .map_err(|e| StartError::Invalid(e.to_string()))?;
+    let replay = run::Replay {
+        cached: j.load_finished_calls(id)?,
+        traces: j.load_traces(id)?,
+        nondet: j.load_nondeterminism(id)?,
+        prior: row.usage.clone(),
+        first_seq: j.last_event_seq(id)?,
+    };
+    let req = RunRequest {
+        script_path: Some(row.script_path.clone()),
+        script_text: row.script_text,
+        args: row.args,
+        cwd: row.cwd,
+        model: row.model_map["model"].as_str().map(str::to_string),
+        budget: caps,
+        concurrency: None,
+        dry_run: row.dry_run,
+        config,
+        approver: None,
+        allow: Vec::new(),
+        deny: Vec::new(),
+    };
+    Ok((req, replay))
 }

@@ -22,10 +22,10 @@ pub async fn execute(session: &Arc<Session>, command: &str, args: Vec<Value>) ->
         // A command cannot hold the request open; `wait` belongs to the `odw/run` request.
         proto::CMD_RUN => run(session, args, false).await,
         proto::CMD_CANCEL => cancel(session, args),
-        proto::CMD_RESUME => resume(session, args),
+        proto::CMD_RESUME => resume(session, args).await,
         proto::CMD_PLAN => plan(session, args).await,
-        proto::CMD_RUNS => list(session, args),
-        proto::CMD_RESULT => result(session, args),
+        proto::CMD_RUNS => list(session, args).await,
+        proto::CMD_RESULT => result(session, args).await,
         other => Err(Error::invalid_params(format!(
             "unknown command {other:?}; the server offers {}",
             proto::COMMANDS.join(", ")
@@ -61,7 +61,7 @@ pub async fn run(session: &Arc<Session>, args: Vec<Value>, allow_wait: bool) -> 
     if !(allow_wait && params.wait) {
         return to_value(RunStarted { run_id: id });
     }
-    let engine = session.engine();
+    let engine = session.engine().await;
     let guard = CancelOnDrop::new(engine.clone(), id.clone());
     let result = engine.wait(&id).await;
     guard.disarm();
@@ -89,7 +89,7 @@ fn cancel(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
 }
 
 /// `odw.resume`: `runId` (and an optional budget top-up) → `{runId}`.
-fn resume(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
+async fn resume(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
     let params: ResumeParams = match args.as_slice() {
         [Value::String(id), rest @ ..] => ResumeParams {
             run_id: RunId(id.clone()),
@@ -98,7 +98,7 @@ fn resume(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
         [v @ Value::Object(_), ..] => parse(v)?,
         _ => return Err(Error::invalid_params("odw.resume needs a `runId`")),
     };
-    let id = runs::resume(session, &params)?;
+    let id = runs::resume(session, &params).await?;
     to_value(RunStarted { run_id: id })
 }
 
@@ -117,7 +117,7 @@ async fn plan(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
 }
 
 /// `odw.runs`: `{limit?}` → the runs of this session, newest first.
-fn list(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
+async fn list(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
     let params: RunsParams = match args.first() {
         None | Some(Value::Null) => RunsParams::default(),
         Some(Value::Number(n)) => RunsParams {
@@ -126,14 +126,14 @@ fn list(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
         Some(v) => parse(v)?,
     };
     let limit = params.limit.map_or(DEFAULT_RUNS_LIMIT, |l| l as usize);
-    let runs = session.engine().runs(limit);
+    let runs = session.engine().await.runs(limit).await;
     to_value(runs)
 }
 
 /// `odw.result`: `runId`, or none for the newest finished run that is not a dry run →
 /// `{state, result, error?, usage}`, and opens the result file (the user asked for it).
-fn result(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
-    let engine = session.engine();
+async fn result(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
+    let engine = session.engine().await;
     let params: ResultParams = match args.first() {
         Some(Value::String(id)) => ResultParams {
             run_id: RunId(id.clone()),
@@ -142,6 +142,7 @@ fn result(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
         None | Some(Value::Null) => ResultParams {
             run_id: engine
                 .runs(DEFAULT_RUNS_LIMIT)
+                .await
                 .into_iter()
                 .find(|r| !r.dry_run && r.state != RunState::Running)
                 .map(|r| r.run_id)
@@ -150,7 +151,7 @@ fn result(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
         _ => return Err(Error::invalid_params("odw.result needs a `runId`")),
     };
     let id = &params.run_id;
-    let Some(r) = engine.result(id) else {
+    let Some(r) = engine.result(id).await else {
         if engine.live_runs().contains(id) {
             return to_value(ResultReply {
                 state: RunState::Running,

@@ -266,7 +266,7 @@ fn match_relative(
 
 /// Starts a run and its follower; returns at once.
 pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, Error> {
-    let engine = session.engine();
+    let engine = session.engine().await;
     let script = resolve_script(session, params).await?;
     let config = session.config_for(&script.cwd).map_err(request_failed)?;
     let settings = session.settings();
@@ -286,6 +286,7 @@ pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, 
     };
     let id = engine
         .start(req)
+        .await
         .map_err(|e| request_failed(e.to_string()))?;
     session
         .runs
@@ -294,8 +295,10 @@ pub async fn start(session: &Arc<Session>, params: &RunParams) -> Result<RunId, 
 }
 
 /// Resumes a run from the journal; the new run is followed like any other.
-pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Error> {
-    let engine = session.engine();
+pub async fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Error> {
+    let engine = session.engine().await;
+    // Read first, so the new run is registered as soon as it starts.
+    let row = engine.recorded_run(&params.run_id).await.ok().flatten();
     let id = engine
         .resume(
             &params.run_id,
@@ -305,6 +308,7 @@ pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Er
                 ..Default::default()
             },
         )
+        .await
         .map_err(|e| request_failed(e.to_string()))?;
     let known = session
         .runs
@@ -314,9 +318,6 @@ pub fn resume(session: &Arc<Session>, params: &ResumeParams) -> Result<RunId, Er
         .file_of
         .get(&params.run_id)
         .cloned();
-    let row = engine
-        .journal()
-        .and_then(|j| j.load_run(&params.run_id).ok().flatten());
     // A run of an earlier session: its script's path is in the journal.
     let file = known.or_else(|| {
         let row = row.as_ref()?;

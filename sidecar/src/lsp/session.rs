@@ -10,7 +10,6 @@ use super::runs::Runs;
 use crate::check::CheckOptions;
 use crate::config::{Config, Env};
 use crate::engine::{Engine, EngineOptions};
-use crate::journal::Journal;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +27,7 @@ pub struct Session {
     /// Dry-run estimates for the run code actions, per document version.
     pub estimates: Estimates,
     /// Created on first use, so opening an editor never creates `.odw/` by itself.
-    engine: Mutex<Option<Engine>>,
+    engine: tokio::sync::OnceCell<Engine>,
     caps: OnceLock<ClientCaps>,
     settings: RwLock<Arc<Settings>>,
     /// Bumped on every settings change, so cached configurations are rebuilt.
@@ -58,7 +57,7 @@ impl Session {
             diagnostics: Diagnostics::default(),
             runs: Arc::new(Runs::default()),
             estimates: Estimates::default(),
-            engine: Mutex::new(None),
+            engine: tokio::sync::OnceCell::new(),
             caps: OnceLock::new(),
             settings: RwLock::new(Arc::new(Settings::default())),
             generation: AtomicU64::new(0),
@@ -99,12 +98,12 @@ impl Session {
     }
 
     /// The engine, created on first use with the journal of the first workspace folder
-    /// (`ODW_DB` overrides). Must be called inside the runtime.
-    pub fn engine(&self) -> Engine {
-        let mut slot = self.engine.lock().unwrap();
-        if let Some(e) = slot.as_ref() {
-            return e.clone();
-        }
+    /// (`ODW_DB` overrides).
+    pub async fn engine(&self) -> Engine {
+        self.engine.get_or_init(|| self.open_engine()).await.clone()
+    }
+
+    async fn open_engine(&self) -> Engine {
         let root = self.default_workspace();
         let concurrency =
             self.settings()
@@ -116,25 +115,23 @@ impl Session {
             .get("ODW_DB")
             .map(PathBuf::from)
             .unwrap_or_else(|| crate::journal::default_path(&root));
-        let journal = match Journal::open(&db) {
-            Ok(j) => Some(j),
-            Err(e) => {
-                tracing::warn!("runs will not be journaled (no resume): {e}");
-                None
-            }
-        };
-        let engine = Engine::new(EngineOptions {
+        let opts = EngineOptions {
             concurrency,
             env: self.env.clone(),
-            journal,
-        });
-        *slot = Some(engine.clone());
-        engine
+            journal: Some(db),
+        };
+        match Engine::open(opts).await {
+            Ok(engine) => engine,
+            Err(e) => {
+                tracing::warn!("runs will not be journaled (no resume): {e}");
+                Engine::unjournaled(concurrency, self.env.clone())
+            }
+        }
     }
 
     /// The engine if a run or a query has created it.
     pub fn started_engine(&self) -> Option<Engine> {
-        self.engine.lock().unwrap().clone()
+        self.engine.get().cloned()
     }
 
     /// The client's capabilities (all false before `initialize`).

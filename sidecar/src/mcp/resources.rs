@@ -11,12 +11,11 @@ const PREFIX: &str = "odw://runs/";
 /// How many runs `resources/list` shows; older ones stay readable by URI.
 const LISTED: usize = 50;
 
-pub fn list(session: &Session) -> Vec<Resource> {
-    let mut runs: Vec<_> = session
-        .engines()
-        .iter()
-        .flat_map(|e| e.runs(LISTED))
-        .collect();
+pub async fn list(session: &Session) -> Vec<Resource> {
+    let mut runs = Vec::new();
+    for engine in session.engines().await {
+        runs.extend(engine.runs(LISTED).await);
+    }
     runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
     runs.truncate(LISTED);
     runs.iter()
@@ -41,7 +40,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
     ]
 }
 
-pub fn read(session: &Session, uri: &str) -> Result<ResourceContents, ErrorData> {
+pub async fn read(session: &Session, uri: &str) -> Result<ResourceContents, ErrorData> {
     let not_found = || {
         ErrorData::resource_not_found(
             format!("no such run resource: {uri} (list them with resources/list)"),
@@ -49,15 +48,13 @@ pub fn read(session: &Session, uri: &str) -> Result<ResourceContents, ErrorData>
         )
     };
     let id = RunId(uri.strip_prefix(PREFIX).ok_or_else(not_found)?.to_string());
-    let engine = session.find(&id).map_err(|_| not_found())?;
+    let engine = session.find(&id).await.map_err(|_| not_found())?;
     let live = engine.live_runs().contains(&id);
-    let result = (!live)
-        .then(|| super::runs::settled(&engine, &id))
-        .flatten();
-    let events = engine
-        .journal()
-        .and_then(|j| j.load_events(&id, 0).ok())
-        .unwrap_or_default();
+    let result = match live {
+        true => None,
+        false => super::runs::settled(&engine, &id).await,
+    };
+    let events = engine.recorded_events(&id).await;
     let body = json!({
         "workflowId": id,
         "status": if live { odw_protocol::RunState::Running } else {

@@ -92,7 +92,7 @@ pub async fn run(
             .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
         (Some(path), text)
     };
-    let engine = session.engine_for(&workspace)?;
+    let engine = session.engine_for(&workspace).await?;
     let req = RunRequest {
         script_path,
         script_text,
@@ -110,7 +110,7 @@ pub async fn run(
         allow: Vec::new(),
         deny: Vec::new(),
     };
-    let id = engine.start(req).map_err(|e| e.to_string())?;
+    let id = engine.start(req).await.map_err(|e| e.to_string())?;
     if !a.wait {
         return Ok(json!({"workflowId": id, "status": RunState::Running}));
     }
@@ -213,34 +213,36 @@ fn outcome(r: &RunResult) -> Value {
 
 /// The outcome of a run that is not live here: the journal's, since another face may have
 /// resumed it after this one finished it; else what this engine kept.
-pub fn settled(engine: &Engine, id: &RunId) -> Option<RunResult> {
-    engine.recorded_result(id).or_else(|| engine.result(id))
+pub async fn settled(engine: &Engine, id: &RunId) -> Option<RunResult> {
+    match engine.recorded_result(id).await {
+        Some(r) => Some(r),
+        None => engine.result(id).await,
+    }
 }
 
 /// The state of a run the engine knows: live here, else as recorded.
-fn state_of(engine: &Engine, id: &RunId) -> Option<RunState> {
+async fn state_of(engine: &Engine, id: &RunId) -> Option<RunState> {
     if engine.live_runs().contains(id) {
         return Some(RunState::Running);
     }
-    settled(engine, id).map(|r| r.state)
+    settled(engine, id).await.map(|r| r.state)
 }
 
-pub fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
+pub async fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     let a: IdArgs = parse("odw_status", args)?;
     let id = RunId(a.workflow_id);
-    let engine = session.find(&id)?;
-    let state = state_of(&engine, &id).ok_or_else(|| format!("unknown workflowId {id}"))?;
+    let engine = session.find(&id).await?;
+    let state = state_of(&engine, &id)
+        .await
+        .ok_or_else(|| format!("unknown workflowId {id}"))?;
     let tally = match engine.tally(&id) {
         Some(t) => t.borrow().clone(),
-        None => engine
-            .journal()
-            .and_then(|j| j.load_events(&id, 0).ok())
-            .map(|events| Tally::of_events(&events))
-            .unwrap_or_default(),
+        None => Tally::of_events(&engine.recorded_events(&id).await),
     };
-    let finished = (state != RunState::Running)
-        .then(|| settled(&engine, &id))
-        .flatten();
+    let finished = match state {
+        RunState::Running => None,
+        _ => settled(&engine, &id).await,
+    };
     let mut v = json!({
         "workflowId": id,
         "status": state,
@@ -257,7 +259,7 @@ pub fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
 pub async fn result(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     let a: IdArgs = parse("odw_result", args)?;
     let id = RunId(a.workflow_id);
-    let engine = session.find(&id)?;
+    let engine = session.find(&id).await?;
     if engine.live_runs().contains(&id) {
         if a.wait {
             let r = engine
@@ -271,7 +273,9 @@ pub async fn result(session: &Session, args: Option<Map<String, Value>>) -> Repl
             json!({"workflowId": id, "status": RunState::Running, "result": null, "usage": usage}),
         );
     }
-    let r = settled(&engine, &id).ok_or_else(|| format!("unknown workflowId {id}"))?;
+    let r = settled(&engine, &id)
+        .await
+        .ok_or_else(|| format!("unknown workflowId {id}"))?;
     Ok(outcome(&r))
 }
 
@@ -285,9 +289,11 @@ pub async fn control(
     let action = a
         .action
         .ok_or("odw_control: `action` is required: pause, resume or stop")?;
-    let engine = session.find(&id)?;
-    let not_live = |engine: &Engine| {
-        let state = state_of(engine, &id).map_or("unknown".into(), |s| s.to_string());
+    let engine = session.find(&id).await?;
+    let not_live = async |engine: &Engine| {
+        let state = state_of(engine, &id)
+            .await
+            .map_or("unknown".into(), |s| s.to_string());
         format!("run {id} is not running here (status: {state})")
     };
     match action.as_str() {
@@ -299,7 +305,7 @@ pub async fn control(
                 engine.cancel(&id)
             };
             if !stopped {
-                return Err(not_live(&engine));
+                return Err(not_live(&engine).await);
             }
             // Calls in flight may take a while to finish: answer with what is true by then.
             match tokio::time::timeout(CONTROL_WAIT, engine.wait(&id)).await {
@@ -312,7 +318,7 @@ pub async fn control(
                 approver: super::approve::for_peer(&ctx.peer),
                 ..Default::default()
             };
-            engine.resume(&id, opts).map_err(|e| e.to_string())?;
+            engine.resume(&id, opts).await.map_err(|e| e.to_string())?;
             Ok(json!({"workflowId": id, "status": RunState::Running}))
         }
         other => Err(format!(
@@ -321,9 +327,12 @@ pub async fn control(
     }
 }
 
-pub fn list(session: &Session, args: Option<Map<String, Value>>) -> Reply {
+pub async fn list(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     let _: Map<String, Value> = parse("odw_list", args)?;
-    let mut runs: Vec<_> = session.engines().iter().flat_map(|e| e.runs(100)).collect();
+    let mut runs = Vec::new();
+    for engine in session.engines().await {
+        runs.extend(engine.runs(100).await);
+    }
     runs.sort_by(|a, b| {
         b.started_at
             .cmp(&a.started_at)
@@ -347,10 +356,10 @@ pub fn list(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     Ok(json!({"runs": runs}))
 }
 
-pub fn health(session: &Session, args: Option<Map<String, Value>>) -> Reply {
+pub async fn health(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     let _: Map<String, Value> = parse("odw_health", args)?;
     let (mut active, mut in_flight, mut queued) = (0, 0, 0);
-    for engine in session.engines() {
+    for engine in session.engines().await {
         for id in engine.live_runs() {
             active += 1;
             if let Some(t) = engine.tally(&id) {

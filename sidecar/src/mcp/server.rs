@@ -69,14 +69,14 @@ impl ServerHandler for Server {
         let s = &self.session;
         let args = request.arguments;
         let reply = match request.name.as_ref() {
-            "odw_health" => runs::health(s, args),
+            "odw_health" => runs::health(s, args).await,
             "odw_check" => check::check(s, args),
             "odw_plan" => plan::tool(s, args).await,
             "odw_run" => runs::run(s, args, &context).await,
-            "odw_status" => runs::status(s, args),
+            "odw_status" => runs::status(s, args).await,
             "odw_result" => runs::result(s, args).await,
             "odw_control" => runs::control(s, args, &context).await,
-            "odw_list" => runs::list(s, args),
+            "odw_list" => runs::list(s, args).await,
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("unknown tool {other:?}: list them with tools/list"),
@@ -92,9 +92,9 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list(
-            &self.session,
-        )))
+        Ok(ListResourcesResult::with_all_items(
+            resources::list(&self.session).await,
+        ))
     }
 
     async fn list_resource_templates(
@@ -112,7 +112,7 @@ impl ServerHandler for Server {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let contents = resources::read(&self.session, &request.uri)?;
+        let contents = resources::read(&self.session, &request.uri).await?;
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 

@@ -3,18 +3,17 @@
 
 use crate::config::{Config, Env};
 use crate::engine::{Engine, EngineOptions};
-use crate::journal::Journal;
 use odw_protocol::RunId;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 pub struct Session {
     pub env: Env,
     /// The workspace of requests without `cwd`: the directory the server was started in.
     pub home: PathBuf,
-    /// Engines by journal path, in creation order.
-    engines: Mutex<Vec<(PathBuf, Engine)>>,
+    /// Engines by journal path, in creation order. An async lock: opening a journal waits on
+    /// a blocking thread, and two requests must not open the same one twice.
+    engines: tokio::sync::Mutex<Vec<(PathBuf, Engine)>>,
 }
 
 impl Session {
@@ -22,7 +21,7 @@ impl Session {
         Session {
             env,
             home,
-            engines: Mutex::new(Vec::new()),
+            engines: tokio::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -54,49 +53,48 @@ impl Session {
     }
 
     /// The engine journaling the runs of `workspace`. Must be called inside the runtime.
-    pub fn engine_for(&self, workspace: &Path) -> Result<Engine, String> {
+    pub async fn engine_for(&self, workspace: &Path) -> Result<Engine, String> {
         let db = self.journal_path(workspace);
-        let mut engines = self.engines.lock().unwrap();
+        let mut engines = self.engines.lock().await;
         if let Some((_, e)) = engines.iter().find(|(p, _)| *p == db) {
             return Ok(e.clone());
         }
-        let journal = Journal::open(&db).map_err(|e| e.to_string())?;
         let concurrency = self
             .config_for(workspace)
             .map(|c| c.limits.concurrency)
             .unwrap_or(crate::config::Limits::default().concurrency);
-        let engine = Engine::new(EngineOptions {
+        let engine = Engine::open(EngineOptions {
             concurrency: concurrency as usize,
             env: self.env.clone(),
-            journal: Some(journal),
-        });
+            journal: Some(db.clone()),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         engines.push((db, engine.clone()));
         Ok(engine)
     }
 
     /// Every engine opened so far; the home workspace's first.
-    pub fn engines(&self) -> Vec<Engine> {
-        if let Err(e) = self.engine_for(&self.home.clone()) {
+    pub async fn engines(&self) -> Vec<Engine> {
+        if let Err(e) = self.engine_for(&self.home.clone()).await {
             tracing::warn!("cannot open the run journal: {e}");
         }
-        let engines = self.engines.lock().unwrap();
+        let engines = self.engines.lock().await;
         engines.iter().map(|(_, e)| e.clone()).collect()
     }
 
     /// The engine that knows a run: it executes it, or its journal has it.
-    pub fn find(&self, id: &RunId) -> Result<Engine, String> {
-        let engines = self.engines();
+    pub async fn find(&self, id: &RunId) -> Result<Engine, String> {
+        let engines = self.engines().await;
         if engines.is_empty() {
             return Err("cannot open the run journal (see the server's log)".into());
         }
-        engines
-            .into_iter()
-            .find(|e| {
-                e.live_runs().contains(id)
-                    || e.journal()
-                        .is_some_and(|j| matches!(j.load_run(id), Ok(Some(_))))
-            })
-            .ok_or_else(|| format!("unknown workflowId {id}: list runs with odw_list"))
+        for engine in engines {
+            if engine.knows(id).await {
+                return Ok(engine);
+            }
+        }
+        Err(format!("unknown workflowId {id}: list runs with odw_list"))
     }
 
     /// Cancels every live run (they stay resumable) and waits a little for them to settle.
@@ -104,7 +102,7 @@ impl Session {
         let engines: Vec<Engine> = self
             .engines
             .lock()
-            .unwrap()
+            .await
             .iter()
             .map(|(_, e)| e.clone())
             .collect();

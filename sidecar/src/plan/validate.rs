@@ -3,7 +3,7 @@
 
 use crate::check;
 use crate::config::{Config, Env};
-use crate::engine::{Engine, EngineOptions, RunRequest};
+use crate::engine::{Engine, RunRequest};
 use odw_protocol::run::Estimate;
 use odw_protocol::{Budget, Diagnostic, RunState, Severity};
 use std::path::Path;
@@ -76,12 +76,8 @@ async fn dry_run(
     config: &Config,
     env: &Env,
 ) -> Result<Estimate, String> {
-    let engine = Engine::new(EngineOptions {
-        concurrency: config.limits.concurrency as usize,
-        env: env.clone(),
-        // A plan's dry run is not a run of the user's: it stays out of `odw runs`.
-        journal: None,
-    });
+    // A plan's dry run is not a run of the user's: it stays out of `odw runs`.
+    let engine = Engine::unjournaled(config.limits.concurrency as usize, env.clone());
     let id = engine
         .start(RunRequest {
             script_path: Some(shown.to_path_buf()),
@@ -97,6 +93,7 @@ async fn dry_run(
             allow: Vec::new(),
             deny: Vec::new(),
         })
+        .await
         .map_err(|e| format!("could not start: {e}"))?;
     let result = match tokio::time::timeout(DRY_RUN_LIMIT, engine.wait(&id)).await {
         Ok(Some(r)) => r,
