@@ -473,6 +473,19 @@ return out.join(",");
 "#;
     let done = ok(&call(&c, "odw_run", json!({"script": script, "wait": true})).await);
     assert_eq!(done["status"], "succeeded", "{done}");
+    // The server sends the last progress before the response, but rmcp's client hands
+    // notifications to the handler on a task of their own: wait for it to be recorded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recorder
+        .progress
+        .lock()
+        .unwrap()
+        .last()
+        .is_none_or(|p| p.progress < 3.0)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let progress = recorder.progress.lock().unwrap().clone();
     assert!(!progress.is_empty());
     let values: Vec<f64> = progress.iter().map(|p| p.progress).collect();
