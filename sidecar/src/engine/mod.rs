@@ -2,14 +2,19 @@
 //! follow a run's [`RunEvent`]s and [`tally::Tally`], and read [`RunResult`]s.
 
 mod act;
+mod admission;
 pub use act::INTERRUPTED;
 pub mod agent;
 pub mod approve;
+mod call;
 pub mod events;
 mod host;
 pub mod identity;
 pub mod ids;
+mod ledger;
+mod lifecycle;
 mod nested;
+mod recall;
 mod run;
 pub mod tally;
 
