@@ -120,9 +120,14 @@ impl RunShared {
                         });
                     }
                 };
-                let out =
-                    crate::tools::bash::run_bash(&root, &command, &opts, &self.cancel, &on_line)
-                        .await?;
+                let out = crate::tools::bash::run_bash(
+                    &root,
+                    &command,
+                    &opts,
+                    &self.lifecycle.cancel,
+                    &on_line,
+                )
+                .await?;
                 Ok(serde_json::to_value(out).expect("a bash outcome serializes"))
             }
             ToolInput::Git { args } => {
@@ -134,7 +139,8 @@ impl RunShared {
                 if command.writes && self.config.git.branch {
                     self.own_branch(&root, &opts).await?;
                 }
-                let out = crate::tools::git::run_git(&root, &args, &opts, &self.cancel).await?;
+                let out =
+                    crate::tools::git::run_git(&root, &args, &opts, &self.lifecycle.cancel).await?;
                 Ok(serde_json::to_value(out).expect("a git outcome serializes"))
             }
             ToolInput::WebFetch { url } => {
@@ -148,7 +154,7 @@ impl RunShared {
                 };
                 let fetched = tokio::select! {
                     r = crate::tools::web::web_fetch(&url, &opts) => r?,
-                    _ = self.cancel.cancelled() => return Err(ToolError::Denied {
+                    _ = self.lifecycle.cancel.cancelled() => return Err(ToolError::Denied {
                         tool: "web_fetch",
                         reason: "run cancelled".into(),
                     }),
@@ -249,12 +255,7 @@ impl RunShared {
                 hex::encode(sha2::Sha256::digest(input_json.to_string().as_bytes()))
             )
         };
-        let occurrence = {
-            let mut occ = self.occurrences.lock().unwrap();
-            let n = occ.entry(identity.clone()).or_insert(0);
-            *n += 1;
-            *n
-        };
+        let (identity, occurrence) = self.recall.next_key(identity);
         let step = |input: Option<Value>, output: Option<Value>| Step {
             run_id: self.id.clone(),
             identity: identity.clone(),
@@ -269,8 +270,8 @@ impl RunShared {
             time_ms: super::events::now_ms(),
         };
         let recorded = self
-            .traces
-            .get(&(identity.clone(), occurrence))
+            .recall
+            .trace(&(identity.clone(), occurrence))
             .and_then(|t| t.tools.get(&(0, 0)));
         let outcome: Result<Value, ToolError> = match recorded {
             Some(Some(output)) => {

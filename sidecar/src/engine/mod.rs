@@ -7,14 +7,19 @@
 //! writer thread.
 
 mod act;
+mod admission;
 pub use act::INTERRUPTED;
 pub mod agent;
 pub mod approve;
+mod call;
 pub mod events;
 mod host;
 pub mod identity;
 pub mod ids;
+mod ledger;
+mod lifecycle;
 mod nested;
+mod recall;
 mod run;
 pub mod tally;
 

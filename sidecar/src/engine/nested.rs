@@ -116,7 +116,7 @@ pub(super) async fn run_nested(
             let _ = tx.send(crate::sandbox::run(&script, Box::new(host), &limits, inbox));
         })
         .map_err(|e| HostError::new(format!("workflow: cannot start a thread: {e}")))?;
-    let cancel = shared.cancel.clone();
+    let cancel = shared.lifecycle.cancel.clone();
     let watcher = tokio::spawn(async move {
         cancel.cancelled().await;
         waker.cancel();

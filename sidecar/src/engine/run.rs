@@ -100,12 +100,12 @@ pub(super) fn start(
         let (shared, waker) = (shared.clone(), waker.clone());
         let io = tokio::runtime::Handle::current();
         Box::new(move || {
-            if shared.pause() {
+            if shared.lifecycle.pause() {
                 let (shared, waker) = (shared.clone(), waker.clone());
                 // The script may be awaiting nothing but those calls, or busy elsewhere: once
                 // they are recorded, it is interrupted (a resume replays it from the top).
                 io.spawn(async move {
-                    shared.drain().await;
+                    shared.admission.drain().await;
                     waker.cancel();
                 });
             }
@@ -212,7 +212,7 @@ async fn drive(
             }
         }
     };
-    shared.drain().await;
+    shared.admission.drain().await;
     let mut result = settle(&shared, outcome, &req.cwd);
     if let Some(h) = heartbeat {
         h.abort();
@@ -341,10 +341,11 @@ fn preflight(req: &RunRequest) -> Result<(), String> {
 
 /// Turns the script's outcome into the run's one terminal state and writes the readable result.
 fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) -> RunResult {
-    let budget_hit = shared.budget_exhausted();
+    let budget_hit = shared.lifecycle.budget_exhausted();
     // Paused and stopped by it: either the script was interrupted, or it went on without the
     // calls the pause refused (its result would lack them).
-    let paused = shared.paused() && (outcome.is_err() || shared.usage().cancelled > 0);
+    let paused =
+        shared.lifecycle.paused() && (outcome.is_err() || shared.ledger.usage().cancelled > 0);
     // A result that cannot be kept exactly fails the run rather than becoming `null`.
     let outcome = outcome.and_then(|json| {
         crate::json::parse::<serde_json::Value>(&json).map_err(|e| ScriptError {
@@ -357,12 +358,12 @@ fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) 
     let (state, result, error) = match outcome {
         // An error no retry can fix stopped the run: that is its outcome, whatever the script
         // made of the interruption.
-        _ if shared.fatal_error().is_some() => (
+        _ if shared.lifecycle.fatal_error().is_some() => (
             RunState::Failed,
             serde_json::Value::Null,
-            shared.fatal_error(),
+            shared.lifecycle.fatal_error(),
         ),
-        _ if paused && !shared.cancel.is_cancelled() => (
+        _ if paused && !shared.lifecycle.cancel.is_cancelled() => (
             RunState::Paused,
             serde_json::Value::Null,
             Some(format!(
@@ -382,7 +383,7 @@ fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) 
             }
         }
         Err(e) => {
-            let state = if shared.cancel.is_cancelled()
+            let state = if shared.lifecycle.cancel.is_cancelled()
                 || e.kind == ScriptErrorKind::Cancelled
                 || e.code.as_deref() == Some("cancelled")
             {
@@ -400,10 +401,10 @@ fn settle(shared: &RunShared, outcome: Result<String, ScriptError>, cwd: &Path) 
         state,
         result,
         error,
-        usage: shared.usage(),
-        failures: shared.failures(),
+        usage: shared.ledger.usage(),
+        failures: shared.ledger.failures(),
         result_path: None,
-        estimate: shared.estimate(),
+        estimate: shared.ledger.estimate(),
     };
     match write_result_file(cwd, &r) {
         Ok(p) => r.result_path = Some(p),
