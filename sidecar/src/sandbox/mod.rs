@@ -12,8 +12,8 @@ mod clock;
 pub mod ops;
 mod source;
 
-use odw_protocol::Dialect;
 use odw_protocol::AgentErrorCode;
+use odw_protocol::Dialect;
 use rquickjs::{CatchResultExt, Context, Function, Persistent, Runtime};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
