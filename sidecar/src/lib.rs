@@ -19,6 +19,7 @@ pub mod providers;
 pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
+pub mod spelling;
 pub mod tools;
 
 #[cfg(test)]

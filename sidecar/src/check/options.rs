@@ -9,28 +9,12 @@ use oxc_semantic::{IsGlobalReference, Scoping};
 use oxc_span::{GetSpan, Span};
 
 use super::CheckOptions;
-use super::dialect::{is_key, strip};
+use super::dialect::strip;
 use super::findings::Findings;
 use super::globals::nearest;
 use crate::primitives::agent_option_names;
 
-use crate::providers::structured::{
-    SCHEMA_MARKERS as JSON_SCHEMA_KEYS, TYPE_NAMES as SCHEMA_TYPES,
-};
-
-/// Type names from other languages, mapped to the JSON Schema name the author meant.
-const TYPE_ALIASES: &[(&str, &str)] = &[
-    ("str", "string"),
-    ("text", "string"),
-    ("int", "integer"),
-    ("float", "number"),
-    ("double", "number"),
-    ("bool", "boolean"),
-    ("list", "array"),
-    ("dict", "object"),
-    ("map", "object"),
-    ("obj", "object"),
-];
+use crate::providers::structured::shorthand::{self, BadType, Form, Problem, Written};
 
 const MODEL_ALIASES: &[&str] = &["default", "planning", "fallback"];
 
@@ -63,8 +47,8 @@ impl AgentOptions<'_, '_, '_> {
                 "model" | "fallback" => self.model(&prop.value),
                 "tools" => self.tools(&prop.value),
                 "schema" => {
-                    if let Expression::ObjectExpression(schema) = strip(&prop.value) {
-                        self.schema(schema);
+                    if let Expression::ObjectExpression(_) = strip(&prop.value) {
+                        self.schema(&prop.value);
                     }
                 }
                 _ => {}
@@ -173,91 +157,51 @@ impl AgentOptions<'_, '_, '_> {
         );
     }
 
-    fn schema(&mut self, schema: &ObjectExpression) {
-        let is_full_schema = schema.properties.iter().any(|p| {
-            p.as_property()
-                .is_some_and(|p| JSON_SCHEMA_KEYS.iter().any(|k| is_key(&p.key, k)))
-        });
-        if is_full_schema {
-            return;
-        }
-        for prop in schema.properties.iter().filter_map(|p| p.as_property()) {
-            let field = prop
-                .key
-                .static_name()
-                .map_or_else(|| "?".into(), |n| n.into_owned());
-            self.shorthand_value(&prop.value, &field);
-        }
-    }
-
-    fn shorthand_value(&mut self, value: &Expression, field: &str) {
-        if let Some((span, ty)) = string_literal(value) {
-            self.type_name(span, ty, field);
-            return;
-        }
-        match strip(value) {
-            Expression::ObjectExpression(nested) => self.schema(nested),
-            Expression::ArrayExpression(array) => match array.elements.as_slice() {
-                [] => {}
-                [item] => {
-                    if let Some(item) = item.as_expression() {
-                        self.shorthand_value(item, field);
-                    }
-                }
-                _ => {
-                    self.findings.error(
-                        array.span,
-                        "invalid-schema",
-                        format!(
-                            "invalid schema shorthand for `{field}`: an array takes exactly one \
-                             element, the schema of its items (`[\"string\"]`); for a choice of \
-                             types write full JSON Schema with `anyOf`"
-                        ),
-                    );
-                }
-            },
-            literal @ (Expression::NumericLiteral(_) | Expression::NullLiteral(_)) => {
+    /// A literal schema: walked as the runtime expands it, each problem a diagnostic.
+    fn schema(&mut self, schema: &Expression) {
+        shorthand::expand(schema, &mut |place, problem| match problem {
+            Problem::BadType { node, name, bad } => {
+                self.type_name(strip(node).span(), name, place.field, bad)
+            }
+            Problem::ManyItems { node, .. } => {
                 self.findings.error(
-                    literal.span(),
+                    strip(node).span(),
                     "invalid-schema",
                     format!(
-                        "invalid schema shorthand for `{field}`: values are type names as strings \
-                         (\"string\", \"number\", \"integer\", \"boolean\", \"array\", \"object\", \
-                         \"null\", or \"type[]\")"
+                        "invalid schema shorthand for `{}`: an array takes exactly one \
+                         element, the schema of its items (`[\"string\"]`); for a choice of \
+                         types write full JSON Schema with `anyOf`",
+                        place.field
                     ),
                 );
             }
-            _ => {}
-        }
+            Problem::NotAType { node } => {
+                self.findings.error(
+                    strip(node).span(),
+                    "invalid-schema",
+                    format!(
+                        "invalid schema shorthand for `{}`: values are type names as strings \
+                         (\"string\", \"number\", \"integer\", \"boolean\", \"array\", \"object\", \
+                         \"null\", or \"type[]\")",
+                        place.field
+                    ),
+                );
+            }
+        });
     }
 
-    fn type_name(&mut self, span: Span, ty: &str, field: &str) {
-        // The runtime trims, ignores case and reads each trailing `[]` as one array level.
-        let mut base = ty.trim();
-        let mut depth = 0;
-        while let Some(element) = base.strip_suffix("[]") {
-            base = element.trim();
-            depth += 1;
-        }
-        if SCHEMA_TYPES.iter().any(|t| t.eq_ignore_ascii_case(base)) {
-            return;
-        }
-        let suffix = "[]".repeat(depth);
-        let suggestion = TYPE_ALIASES
-            .iter()
-            .find(|(alias, _)| alias.eq_ignore_ascii_case(base))
-            .map(|(_, real)| *real)
-            .or_else(|| nearest(&base.to_ascii_lowercase(), SCHEMA_TYPES.iter().copied()));
+    fn type_name(&mut self, span: Span, ty: &str, field: &str, bad: BadType) {
+        let suffix = "[]".repeat(bad.depth);
         let help = "shorthand types are string, number, integer, boolean, array, object and \
                     null, `type[]` for a list of them, or write full JSON Schema";
-        let fix = suggestion.map(|s| {
+        let fix = bad.suggestion.map(|s| {
             let replacement = format!("{s}{suffix}");
             self.findings.fix(
                 format!("use `{replacement}`"),
                 &[(inner(span), replacement)],
             )
         });
-        let message = match suggestion {
+        let message = match bad.suggestion {
             Some(s) => {
                 format!(
                     "invalid schema type `{ty}` for `{field}`: did you mean `{s}{suffix}`? {help}"
@@ -266,6 +210,37 @@ impl AgentOptions<'_, '_, '_> {
             None => format!("invalid schema type `{ty}` for `{field}`: {help}"),
         };
         self.findings.error(span, "invalid-schema", message).fix = fix;
+    }
+}
+
+/// A schema literal as the shorthand walker reads it: what is written literally is read, the
+/// rest is not known before run time.
+impl<'a> Written for Expression<'a> {
+    fn form(&self) -> Form<'_, Self> {
+        if let Some((_, name)) = string_literal(self) {
+            return Form::Type(name);
+        }
+        match strip(self) {
+            Expression::ObjectExpression(object) => Form::Object(
+                object
+                    .properties
+                    .iter()
+                    .filter_map(|p| p.as_property())
+                    .map(|p| (p.key.static_name(), &p.value))
+                    .collect(),
+            ),
+            Expression::ArrayExpression(array) => {
+                Form::Array(array.elements.iter().map(|e| e.as_expression()).collect())
+            }
+            Expression::BooleanLiteral(b) => Form::Bool(b.value),
+            Expression::NumericLiteral(_) | Expression::NullLiteral(_) => Form::NotAType,
+            _ => Form::Unknown,
+        }
+    }
+
+    fn json(&self) -> Option<serde_json::Value> {
+        // The checker only reads the problems, never the expansion.
+        None
     }
 }
 

@@ -20,8 +20,10 @@ pub use script::{extract, slug};
 pub use topology::{ACCEPTED as ACCEPTED_TOPOLOGIES, Topology};
 pub use validate::dry_run_estimate;
 
+use crate::budget::Budget;
 use crate::config::{Config, Env};
-use crate::providers::{Message, TokenUsage};
+use crate::providers::TokenUsage;
+use crate::scheduler::Scheduler;
 use odw_protocol::Diagnostic;
 use odw_protocol::run::Estimate;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,11 @@ pub struct PlanRequest {
     pub config: Config,
     pub env: Env,
     pub progress: Option<Progress>,
+    /// Caps on the planning conversation's spend; uncapped by default.
+    pub budget: odw_protocol::run::Budget,
+    /// The scheduler to share (an engine's), so planning waits in the same fair queue as runs;
+    /// `None`: one of the planner's own, sized by `[limits] concurrency`.
+    pub scheduler: Option<Scheduler>,
 }
 
 impl PlanRequest {
@@ -67,6 +74,8 @@ impl PlanRequest {
             config,
             env,
             progress: None,
+            budget: odw_protocol::run::Budget::default(),
+            scheduler: None,
         }
     }
 
@@ -269,17 +278,22 @@ async fn with_model(
     let workspace = tokio::task::spawn_blocking(move || model::describe_workspace(&cwd))
         .await
         .unwrap_or_default();
-    let mut chat = model::Conversation {
-        route,
-        config: &req.config,
-        client: crate::providers::http_client(),
-        messages: vec![Message::user(model::task_message(
-            task,
-            req.topology,
-            &workspace,
-        ))],
-        usage: TokenUsage::default(),
+    let own;
+    let scheduler = match &req.scheduler {
+        Some(s) => s,
+        None => {
+            own = Scheduler::new((req.config.limits.concurrency as usize).clamp(1, 1024));
+            &own
+        }
     };
+    let budget = Budget::new(req.budget.clone(), 0, 0.0);
+    let mut chat = model::Conversation::new(
+        route,
+        &req.config,
+        scheduler,
+        &budget,
+        model::task_message(task, req.topology, &workspace),
+    );
     let mut replies = 0;
     loop {
         req.report(&format!("asking {model_id} (reply {})", replies + 1));

@@ -1,11 +1,16 @@
 //! The conversation with the planning model: the versioned system prompt, the task message, the
-//! repair messages, and one request per round (transient failures retried).
+//! repair messages, and one scheduled call per round (transient failures retried).
 
 use super::Topology;
+use crate::budget::Budget;
 use crate::config::Config;
-use crate::providers::{self, Message, ModelRequest, Route, TokenUsage};
+use crate::pricing;
+use crate::providers::{Message, Route, TokenUsage};
+use crate::scheduler::{CallObserver, CallSpec, Scheduler};
+use odw_protocol::EventKind;
 use std::path::Path;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The system prompt's version, named in every plan's header.
 pub const PROMPT_VERSION: &str = "planner-v1";
@@ -68,68 +73,117 @@ pub fn repair_message(task: &str, diagnostics: &str, round: u32, rounds: u32) ->
     )
 }
 
-/// A conversation with the planning model.
+/// A conversation with the planning model. Every request goes through the scheduler, like an
+/// `agent()` call: a fair concurrency slot, the budget, the timeout and `[limits] retries` with
+/// back-off.
 pub struct Conversation<'a> {
-    pub route: &'a Route,
-    pub config: &'a Config,
-    pub client: reqwest::Client,
-    pub messages: Vec<Message>,
+    route: &'a Route,
+    config: &'a Config,
+    scheduler: &'a Scheduler,
+    budget: &'a Budget,
+    /// The finished turns, alternating user and assistant.
+    turns: Vec<Message>,
+    /// The user's message the next request ends with.
+    next: String,
+    /// Tokens every request so far used.
     pub usage: TokenUsage,
 }
 
-impl Conversation<'_> {
-    /// Sends the conversation, appends the reply, and returns it. Rate limits, timeouts and
-    /// server errors are retried like agent calls (`[limits] retries`, with back-off).
-    pub async fn ask(&mut self) -> Result<String, String> {
-        let req = ModelRequest {
-            system: Some(system_prompt()),
-            messages: self.messages.clone(),
-            max_tokens: MAX_TOKENS,
-            temperature: Some(0.0),
-            schema: None,
-            ..ModelRequest::default()
-        };
-        let limits = &self.config.limits;
-        let timeout = Duration::from_millis(limits.call_timeout_ms.max(1000));
-        let mut retry = 0;
-        loop {
-            let outcome =
-                tokio::time::timeout(timeout, providers::send(&self.client, self.route, &req))
-                    .await;
-            let err = match outcome {
-                Ok(Ok(reply)) => {
-                    self.usage.input += reply.usage.input;
-                    self.usage.output += reply.usage.output;
-                    self.messages.push(Message::assistant(reply.text.clone()));
-                    return Ok(reply.text);
-                }
-                Ok(Err(e)) => e,
-                Err(_) => providers::ProviderError::new(
-                    providers::ErrorKind::Timeout,
-                    format!("no reply within {} s", timeout.as_secs()),
-                ),
-            };
-            if !err.kind.is_transient() || retry >= limits.retries {
-                return Err(err.message);
-            }
-            let wait = crate::scheduler::backoff::delay(
-                retry,
-                Duration::from_millis(limits.backoff_base_ms),
-                Duration::from_millis(limits.backoff_max_ms),
-                err.retry_after,
-            );
-            tracing::info!(
-                "planning request failed ({}); retrying in {wait:?}",
-                err.message
-            );
-            tokio::time::sleep(wait).await;
-            retry += 1;
+/// The planner's key in the scheduler's fair queue: runs are numbered from 1.
+const PLANNER_RUN: u64 = 0;
+
+impl<'a> Conversation<'a> {
+    /// A conversation whose first request is `first`.
+    pub fn new(
+        route: &'a Route,
+        config: &'a Config,
+        scheduler: &'a Scheduler,
+        budget: &'a Budget,
+        first: String,
+    ) -> Self {
+        Conversation {
+            route,
+            config,
+            scheduler,
+            budget,
+            turns: Vec::new(),
+            next: first,
+            usage: TokenUsage::default(),
         }
     }
 
-    /// Adds the user's next message.
+    /// Sends the conversation, appends the reply, and returns it.
+    pub async fn ask(&mut self) -> Result<String, String> {
+        let limits = &self.config.limits;
+        let replies = self.turns.len() / 2;
+        let spec = CallSpec {
+            run: PLANNER_RUN,
+            run_cap: (limits.concurrency as usize).max(1),
+            call: replies as u64 + 1,
+            label: format!("planning reply {}", replies + 1),
+            route: self.route.clone(),
+            price: pricing::price_for(
+                &self.route.model_id,
+                self.route.wire,
+                &self.route.base_url,
+                self.config,
+            ),
+            fallback: None,
+            system: Some(system_prompt()),
+            prompt: self.next.clone(),
+            schema: None,
+            max_tokens: MAX_TOKENS,
+            temperature: Some(0.0),
+            // A planning reply is long: never less than a second, whatever the agent default.
+            timeout: Duration::from_millis(limits.call_timeout_ms.max(1000)),
+            retries: limits.retries,
+            schema_retries: 0,
+            backoff_base: Duration::from_millis(limits.backoff_base_ms),
+            backoff_max: Duration::from_millis(limits.backoff_max_ms),
+            tools: Vec::new(),
+            max_tool_iterations: 0,
+        };
+        // Per request: a rejected key cancels the token, and the planner stops on that error.
+        let cancel = CancellationToken::new();
+        let outcome = self
+            .scheduler
+            .execute_after(&spec, &self.turns, &Logged, self.budget, &cancel)
+            .await
+            .map_err(|f| f.message)?;
+        self.usage.input += outcome.usage.input;
+        self.usage.output += outcome.usage.output;
+        let text = match outcome.value {
+            serde_json::Value::String(text) => text,
+            // Only a call with a schema answers with a value; this one has none.
+            other => other.to_string(),
+        };
+        self.turns
+            .push(Message::user(std::mem::take(&mut self.next)));
+        self.turns.push(Message::assistant(text.clone()));
+        Ok(text)
+    }
+
+    /// Sets the user's next message.
     pub fn say(&mut self, content: String) {
-        self.messages.push(Message::user(content));
+        self.next = content;
+    }
+}
+
+/// The planner has no run to report to: what the scheduler tells it goes to the log.
+struct Logged;
+
+impl CallObserver for Logged {
+    fn event(&self, kind: EventKind) {
+        match kind {
+            EventKind::AgentRetrying {
+                message, delay_ms, ..
+            } => tracing::info!("planning request failed ({message}); retrying in {delay_ms} ms"),
+            EventKind::Log { message, .. } => tracing::warn!("{message}"),
+            EventKind::BudgetWarning { percent_used, .. } => {
+                tracing::warn!("planning has used {percent_used:.0}% of its budget")
+            }
+            _ => {}
+        }
     }
 }
 
@@ -216,6 +270,56 @@ mod tests {
         let m = task_message("audit", Some(Topology::MapReduce), "3 file(s)");
         assert!(!m.contains(Topology::MapReduce.template()));
         assert!(m.contains("3 file(s)"));
+    }
+
+    fn simulated() -> (Config, Route) {
+        let config = Config::default();
+        let route =
+            crate::providers::route::resolve_simulated("claude-sonnet-4-6", &config).unwrap();
+        (config, route)
+    }
+
+    #[tokio::test]
+    async fn a_planning_budget_stops_the_request_before_it_is_sent() {
+        let (config, route) = simulated();
+        let scheduler = Scheduler::new(1);
+        let caps = odw_protocol::Budget {
+            tokens: Some(100),
+            usd: None,
+        };
+        let budget = Budget::new(caps, 0, 0.0);
+        let mut chat = Conversation::new(&route, &config, &scheduler, &budget, "plan".into());
+        let err = chat.ask().await.unwrap_err();
+        assert!(err.contains("budget exhausted"), "{err}");
+        assert_eq!(chat.usage, TokenUsage::default());
+        assert!(chat.turns.is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_reply_joins_the_conversation_and_its_usage_is_counted() {
+        let (config, route) = simulated();
+        let scheduler = Scheduler::new(1);
+        let budget = Budget::new(odw_protocol::Budget::default(), 0, 0.0);
+        let mut chat = Conversation::new(&route, &config, &scheduler, &budget, "plan".into());
+        let first = chat.ask().await.unwrap();
+        let after_one = chat.usage;
+        assert!(after_one.input > 0 && after_one.output > 0);
+        chat.say("repair it".into());
+        chat.ask().await.unwrap();
+        assert!(chat.usage.input > after_one.input);
+        let roles: Vec<_> = chat
+            .turns
+            .iter()
+            .map(|m| (m.role, m.content.as_str()))
+            .collect();
+        assert_eq!(roles.len(), 4);
+        assert_eq!(roles[0], (crate::providers::Role::User, "plan"));
+        assert_eq!(
+            roles[1],
+            (crate::providers::Role::Assistant, first.as_str())
+        );
+        assert_eq!(roles[2], (crate::providers::Role::User, "repair it"));
+        assert_eq!(scheduler.max_in_flight(), 1);
     }
 
     #[test]

@@ -1,28 +1,13 @@
 //! Structured output: schema shorthand, tolerant JSON extraction, validation with compiled
 //! schemas cached per schema, and the correction prompt of a re-ask.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-/// Keys that mark an object as JSON Schema already rather than shorthand (the checker uses the
-/// same list, so it skips exactly what the runtime passes through).
-pub const SCHEMA_MARKERS: &[&str] = &[
-    "type",
-    "$ref",
-    "$schema",
-    "anyOf",
-    "oneOf",
-    "allOf",
-    "properties",
-    "enum",
-    "const",
-];
+pub mod shorthand;
 
-/// The type names the shorthand accepts.
-pub const TYPE_NAMES: &[&str] = &[
-    "string", "number", "integer", "boolean", "array", "object", "null",
-];
+pub use shorthand::{SCHEMA_MARKERS, TYPE_NAMES};
 
 /// The first line of [`schema_instruction`]. The loopback test provider looks for it verbatim.
 pub const INSTRUCTION_LINE: &str = "Respond with only a JSON value that conforms to this JSON Schema, with no prose and no code fences:";
@@ -37,85 +22,45 @@ const MAX_CACHED_VALIDATORS: usize = 1024;
 /// Expands the shorthand `{key: "type"}` (all keys required; nested objects recurse; `[x]` is an
 /// array of x) into JSON Schema. A value that already looks like JSON Schema passes unchanged.
 pub fn normalize_schema(schema: &Value) -> Result<Value, String> {
-    let normalized = expand(schema, "")?;
+    let normalized = expand(schema)?;
     // Compiling here rejects a broken schema before any tokens are spent on it, and warms the
     // cache that `validate` uses.
     compiled(&normalized).map_err(|e| format!("invalid JSON Schema: {e}"))?;
     Ok(normalized)
 }
 
-fn expand(v: &Value, path: &str) -> Result<Value, String> {
-    match v {
-        Value::Object(map) if map.keys().any(|k| SCHEMA_MARKERS.contains(&k.as_str())) => {
-            Ok(v.clone())
+fn expand(schema: &Value) -> Result<Value, String> {
+    use shorthand::Problem;
+    // The runtime stops at the first problem; the walk reports them in order.
+    let mut first = None;
+    let expanded = shorthand::expand(schema, &mut |place, problem| {
+        if first.is_some() {
+            return;
         }
-        Value::Object(map) => {
-            let mut properties = Map::new();
-            for (key, sub) in map {
-                let sub_path = format!("{path}/{}", escape_pointer(key));
-                properties.insert(key.clone(), expand(sub, &sub_path)?);
+        let at = at(place.pointer);
+        first = Some(match problem {
+            Problem::BadType { name, bad, .. } => {
+                let suggestion = bad
+                    .suggestion
+                    .map(|t| format!("; did you mean \"{t}\"?"))
+                    .unwrap_or_default();
+                format!(
+                    "invalid schema shorthand at {at}: \"{name}\" is not a type (use string, number, integer, boolean, array, object, null, or T[] for an array of T){suggestion}"
+                )
             }
-            let required: Vec<Value> = map.keys().cloned().map(Value::String).collect();
-            Ok(json!({"type": "object", "properties": properties, "required": required}))
-        }
-        Value::Array(items) => match items.as_slice() {
-            [] => Ok(json!({"type": "array"})),
-            [item] => Ok(json!({"type": "array", "items": expand(item, &format!("{path}/0"))?})),
-            _ => Err(format!(
-                "invalid schema shorthand at {}: an array shorthand takes exactly one element, the schema of its items (got {})",
-                at(path),
-                items.len()
-            )),
-        },
-        Value::String(name) => type_name(name, path),
-        // `true`/`false` are valid schemas: anything / nothing.
-        Value::Bool(_) => Ok(v.clone()),
-        Value::Null | Value::Number(_) => Err(format!(
-            "invalid schema shorthand at {}: {v} is not a type; use a type name such as \"string\", [type] for an array, or an object",
-            at(path)
-        )),
+            Problem::ManyItems { count, .. } => format!(
+                "invalid schema shorthand at {at}: an array shorthand takes exactly one element, the schema of its items (got {count})"
+            ),
+            Problem::NotAType { node } => format!(
+                "invalid schema shorthand at {at}: {node} is not a type; use a type name such as \"string\", [type] for an array, or an object"
+            ),
+        });
+    });
+    match (first, expanded) {
+        (Some(message), _) => Err(message),
+        (None, Some(schema)) => Ok(schema),
+        (None, None) => Err("invalid schema shorthand: a part of it is not a schema".into()),
     }
-}
-
-/// `"string"`, `"integer"`, …, and `"T[]"` for an array of T.
-fn type_name(name: &str, path: &str) -> Result<Value, String> {
-    let trimmed = name.trim();
-    if let Some(inner) = trimmed.strip_suffix("[]") {
-        return Ok(json!({"type": "array", "items": type_name(inner, path)?}));
-    }
-    let lower = trimmed.to_ascii_lowercase();
-    if TYPE_NAMES.contains(&lower.as_str()) {
-        return Ok(json!({"type": lower}));
-    }
-    let suggestion = TYPE_NAMES
-        .iter()
-        .map(|t| (edit_distance(&lower, t), t))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, t)| format!("; did you mean \"{t}\"?"))
-        .unwrap_or_default();
-    Err(format!(
-        "invalid schema shorthand at {}: \"{name}\" is not a type (use string, number, integer, boolean, array, object, null, or T[] for an array of T){suggestion}",
-        at(path)
-    ))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 fn at(path: &str) -> &str {
@@ -442,6 +387,7 @@ pub fn correction_message(errors: &[String], bad_reply: &str, schema: &Value) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn shorthand_expands_with_all_keys_required() {

@@ -70,10 +70,13 @@ pub trait ToolLoop: Send + Sync {
 
 /// The conversation of one call: carried from the primary model to the fallback, so tools
 /// that already ran are not run again.
-struct Conversation {
+struct Conversation<'a> {
     req: Option<ModelRequest>,
     /// Rounds of tool calls so far.
     turn: u32,
+    /// Turns before the call's prompt (a multi-turn caller such as the planner); empty for an
+    /// `agent()` call.
+    earlier: &'a [Message],
 }
 
 /// A finished call.
@@ -138,8 +141,39 @@ impl Scheduler {
         cancel: &CancellationToken,
         tools: Option<&dyn ToolLoop>,
     ) -> Result<CallOutcome, CallFailure> {
+        self.run_call(spec, &[], obs, budget, cancel, tools).await
+    }
+
+    /// Runs one call that continues a conversation: `earlier` (alternating user and assistant
+    /// turns) is sent before `spec.prompt`, which is the newest user turn. Retries, timeouts,
+    /// slots and the budget are those of [`Scheduler::execute`]; there is no tool loop.
+    pub async fn execute_after(
+        &self,
+        spec: &CallSpec,
+        earlier: &[Message],
+        obs: &dyn CallObserver,
+        budget: &Budget,
+        cancel: &CancellationToken,
+    ) -> Result<CallOutcome, CallFailure> {
+        self.run_call(spec, earlier, obs, budget, cancel, None)
+            .await
+    }
+
+    async fn run_call(
+        &self,
+        spec: &CallSpec,
+        earlier: &[Message],
+        obs: &dyn CallObserver,
+        budget: &Budget,
+        cancel: &CancellationToken,
+        tools: Option<&dyn ToolLoop>,
+    ) -> Result<CallOutcome, CallFailure> {
         let mut acc = Tally::default();
-        let mut conv = Conversation { req: None, turn: 0 };
+        let mut conv = Conversation {
+            req: None,
+            turn: 0,
+            earlier,
+        };
         let ctx = Ctx {
             spec,
             obs,
@@ -182,7 +216,7 @@ impl Scheduler {
         ctx: &Ctx<'_>,
         route: &Route,
         price: Price,
-        conv: &mut Conversation,
+        conv: &mut Conversation<'_>,
         acc: &mut Tally,
     ) -> Result<CallOutcome, CallFailure> {
         let Ctx {
@@ -192,7 +226,7 @@ impl Scheduler {
         // not started yet is built for this route's wire (the schema instruction differs).
         let mut req = match conv.req.take() {
             Some(req) if conv.turn > 0 => req,
-            _ => build_request(spec, route),
+            _ => build_request(spec, route, conv.earlier),
         };
         let mut retries_left = spec.retries;
         let mut reasks_left = spec.schema_retries;
@@ -334,7 +368,7 @@ impl Scheduler {
         tools: &dyn ToolLoop,
         req: &mut ModelRequest,
         reply: ModelReply,
-        conv: &mut Conversation,
+        conv: &mut Conversation<'_>,
         acc: &mut Tally,
     ) -> Result<(), CallFailure> {
         let spec = ctx.spec;
@@ -526,7 +560,7 @@ enum Attempt {
     Fatal(CallFailure),
 }
 
-fn build_request(spec: &CallSpec, route: &Route) -> ModelRequest {
+fn build_request(spec: &CallSpec, route: &Route, earlier: &[Message]) -> ModelRequest {
     let mut prompt = spec.prompt.clone();
     if let Some(schema) = &spec.schema
         && route.wire.spec().structured == Structured::PromptInstruction
@@ -536,7 +570,11 @@ fn build_request(spec: &CallSpec, route: &Route) -> ModelRequest {
     }
     ModelRequest {
         system: spec.system.clone(),
-        messages: vec![Message::user(prompt)],
+        messages: earlier
+            .iter()
+            .cloned()
+            .chain([Message::user(prompt)])
+            .collect(),
         max_tokens: spec.max_tokens,
         temperature: spec.temperature,
         schema: spec.schema.clone(),
