@@ -179,6 +179,12 @@ impl Engine {
         Some(runs.get(id)?.events.tally())
     }
 
+    /// The engine's scheduler, for work that is not a run but must wait in the same fair
+    /// queue and under the same global limit (the planner's model calls).
+    pub fn scheduler(&self) -> Scheduler {
+        self.inner.scheduler.clone()
+    }
+
     /// Starts a run and returns its id once it is recorded (the run goes on in the background).
     pub async fn start(&self, req: RunRequest) -> Result<RunId, StartError> {
         let id = ids::new_run_id();

@@ -31,6 +31,7 @@ pub async fn plan(session: &Arc<Session>, params: PlanParams) -> Result<PlanResu
     let mut req = PlanRequest::new(params.task, cwd, config, session.env.clone());
     req.topology = topology;
     req.use_model = !params.no_model;
+    req.scheduler = Some(session.engine().await.scheduler());
     let (steps_tx, steps) = mpsc::unbounded_channel::<String>();
     req.progress = Some(Arc::new(move |step: &str| {
         let _ = steps_tx.send(step.to_string());

@@ -69,6 +69,7 @@ pub async fn make(
     };
     let mut req = PlanRequest::new(task, workspace.to_path_buf(), config, session.env.clone());
     req.topology = topology;
+    req.scheduler = Some(session.engine_for(workspace).await?.scheduler());
     req.output = Some(path.clone());
     req.force = true;
     let outcome = plan::plan(req)
