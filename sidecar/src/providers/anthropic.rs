@@ -124,8 +124,8 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
 mod tests {
     use super::*;
     use crate::config::Secret;
-    use crate::providers::http::test_http::{http, serve};
     use crate::providers::{ErrorKind, Message, TokenUsage, Wire};
+    use odw_test_provider::raw::{http, serve};
 
     fn route(key: Option<&str>) -> Route {
         Route {

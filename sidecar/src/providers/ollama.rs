@@ -71,8 +71,8 @@ fn read_reply(json: &Value) -> Result<ModelReply, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::http::test_http::{http, serve};
     use crate::providers::{ErrorKind, Message, TokenUsage, Wire};
+    use odw_test_provider::raw::{http, serve};
 
     fn route() -> Route {
         Route {

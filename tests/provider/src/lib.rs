@@ -150,6 +150,7 @@
 //! free port (`odw-test-provider [--port P] [--latency-ms L] [--require-key K]`).
 
 mod directives;
+pub mod raw;
 mod schemagen;
 mod server;
 
