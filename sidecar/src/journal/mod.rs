@@ -32,10 +32,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use writer::{Reply, Reset, Write, WriteOp, Writer};
+use writer::{Queue, Reply, Reset, Write, WriteOp, Writer};
 
 /// Where a workspace keeps its journal when neither `--db` nor `ODW_DB` says otherwise.
 pub fn default_path(workspace: &Path) -> PathBuf {
@@ -50,8 +50,7 @@ pub struct Journal {
 
 struct Inner {
     path: PathBuf,
-    /// `None` only while dropping, to stop the writer.
-    queue: Option<Sender<WriteOp>>,
+    queue: Arc<Queue>,
     reader: Mutex<Connection>,
     writer: Option<JoinHandle<()>>,
 }
@@ -60,7 +59,7 @@ impl Drop for Inner {
     /// Closing the queue lets the writer commit what is left and exit; waiting for it means
     /// nothing queued is lost when the last handle goes away.
     fn drop(&mut self) {
-        self.queue.take();
+        self.queue.close();
         if let Some(handle) = self.writer.take()
             && handle.join().is_err()
         {
@@ -88,8 +87,8 @@ impl Journal {
         }
         let conn = schema::open_writer(path)?;
         let reader = schema::open_reader(path)?;
-        let (queue, rx) = mpsc::channel();
-        let writer = Writer::new(conn, path.to_path_buf(), rx);
+        let queue = Arc::new(Queue::new());
+        let writer = Writer::new(conn, path.to_path_buf(), queue.clone());
         let handle = std::thread::Builder::new()
             .name("odw-journal".into())
             .spawn(move || writer.run())
@@ -97,7 +96,7 @@ impl Journal {
         Ok(Journal {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                queue: Some(queue),
+                queue,
                 reader: Mutex::new(reader),
                 writer: Some(handle),
             }),
@@ -116,8 +115,10 @@ impl Journal {
     }
 
     fn enqueue(&self, op: WriteOp) -> Result<(), JournalError> {
-        let queue = self.inner.queue.as_ref().ok_or_else(|| self.stopped())?;
-        queue.send(op).map_err(|_| self.stopped())
+        match self.inner.queue.push(op) {
+            true => Ok(()),
+            false => Err(self.stopped()),
+        }
     }
 
     /// Queues a write whose failure is reported by the next flush (or logged here if the

@@ -176,7 +176,7 @@ pub(super) fn mark_interrupted(conn: &Connection) -> rusqlite::Result<Vec<RunId>
 }
 
 /// Applies one fire-and-forget write; the error says which write failed.
-pub(super) fn apply_write(conn: &Connection, write: Write) -> Result<(), String> {
+pub(super) fn apply_write(conn: &Connection, write: &Write) -> Result<(), String> {
     match write {
         Write::SetState {
             run_id,
@@ -197,7 +197,7 @@ pub(super) fn apply_write(conn: &Connection, write: Write) -> Result<(), String>
                         state.as_str(),
                         error,
                         result,
-                        to_i64(time_ms)
+                        to_i64(*time_ms)
                     ])
                 })
                 .map_err(|e| format!("state {state} of run {run_id}: {e}"))?;
@@ -220,17 +220,17 @@ pub(super) fn apply_write(conn: &Connection, write: Write) -> Result<(), String>
             .and_then(|mut st| {
                 st.execute(params![
                     run_id.0,
-                    to_i64(seq),
-                    to_i64(time_ms),
+                    to_i64(*seq),
+                    to_i64(*time_ms),
                     kind,
                     payload
                 ])
             })
             .map(drop)
             .map_err(|e| format!("event {seq} ({kind}) of run {run_id}: {e}")),
-        Write::CallStarted(c) => call_started(conn, &c)
+        Write::CallStarted(c) => call_started(conn, c)
             .map_err(|e| format!("start of call {} of run {}: {e}", c.call_seq, c.run_id)),
-        Write::CallFinished(c) => call_finished(conn, &c).map_err(|e| {
+        Write::CallFinished(c) => call_finished(conn, c).map_err(|e| {
             format!(
                 "end of call {}#{} of run {}: {e}",
                 c.identity, c.occurrence, c.run_id
@@ -248,7 +248,7 @@ pub(super) fn apply_write(conn: &Connection, write: Write) -> Result<(), String>
                 "INSERT INTO nondeterminism (run_id, seq, kind, value) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (run_id, seq) DO NOTHING",
             )
-            .and_then(|mut st| st.execute(params![run_id.0, to_i64(seq), kind, value]))
+            .and_then(|mut st| st.execute(params![run_id.0, to_i64(*seq), kind, value]))
             .map(drop)
             .map_err(|e| format!("{kind} value {seq} of run {run_id}: {e}")),
         Write::Checkpoint(c) => conn
@@ -274,10 +274,10 @@ pub(super) fn apply_write(conn: &Connection, write: Write) -> Result<(), String>
                 "UPDATE runs SET heartbeat_ms = ?3 \
                  WHERE run_id = ?1 AND owner = ?2 AND state = 'running'",
             )
-            .and_then(|mut st| st.execute(params![run_id.0, owner.as_str(), to_i64(time_ms)]))
+            .and_then(|mut st| st.execute(params![run_id.0, owner.as_str(), to_i64(*time_ms)]))
             .map(drop)
             .map_err(|e| format!("heartbeat of run {run_id}: {e}")),
-        Write::Step(s) => step(conn, &s).map_err(|e| {
+        Write::Step(s) => step(conn, s).map_err(|e| {
             format!(
                 "step {}.{} of call {}#{} of run {}: {e}",
                 s.turn,

@@ -100,6 +100,7 @@ fn main() {
     let mut fan_out: Vec<usize> = Vec::new();
     let mut memory_mb: Option<u64> = None;
     let mut tool_only = false;
+    let mut overhead_vs: Option<Vec<PathBuf>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -107,6 +108,15 @@ fn main() {
             "--quick" => quick = true,
             // Only the tool-loop section.
             "--tool-loop" => tool_only = true,
+            // Only the journaling overhead, each pair alternated with the same pair run by the
+            // other binaries given (`--overhead` alone: just this one), so a change and its
+            // baseline are measured on the same noisy machine at the same time.
+            "--overhead" => {
+                overhead_vs.get_or_insert_with(Vec::new);
+            }
+            "--overhead-vs" => overhead_vs
+                .get_or_insert_with(Vec::new)
+                .push(PathBuf::from(args.next().expect("--overhead-vs PATH"))),
             // Only the default-options fan-out of N items (C=256, zero latency), for large N.
             "--memory-mb" => {
                 memory_mb = Some(
@@ -140,6 +150,16 @@ fn main() {
     let _guard = rt.enter();
     if tool_only {
         tool_loop(&rt, &odw, if quick { 300 } else { 2000 });
+        return;
+    }
+    if let Some(others) = overhead_vs {
+        let mut odws = vec![odw];
+        odws.extend(
+            others
+                .iter()
+                .map(|p| p.canonicalize().expect("canonical odw path")),
+        );
+        overhead(&rt, &odws, if quick { 1000 } else { 10_000 }, 5);
         return;
     }
     if !fan_out.is_empty() {
@@ -370,4 +390,43 @@ fn tool_loop(rt: &tokio::runtime::Runtime, odw: &Path, n: usize) {
         "\nA tool turn (a request, a read_file call, two journaled steps) costs {per_turn:.0} µs of CPU, {:.2}× a plain agent call ({plain:.0} µs).",
         per_turn / plain
     );
+}
+
+/// The journal on/off ratio of each binary, `pairs` alternating pairs per binary, interleaved
+/// across binaries; medians.
+fn overhead(rt: &tokio::runtime::Runtime, odws: &[PathBuf], n: usize, pairs: usize) {
+    let provider = rt.block_on(TestProvider::start(
+        ProviderOptions::default().record_requests(false),
+    ));
+    let nargs = format!("{{\"n\":{n}}}");
+    let mut walls = vec![(Vec::new(), Vec::new()); odws.len()];
+    for _ in 0..pairs {
+        for (odw, (with, without)) in odws.iter().zip(walls.iter_mut()) {
+            for journal in [true, false] {
+                let ws = workspace(&provider, 256);
+                let mut args = vec!["run", "fan.workflow.js", "--json", "--quiet"];
+                if !journal {
+                    args.push("--no-journal");
+                }
+                args.extend(["--args", &nargs]);
+                let m = run(odw, ws.path(), &args);
+                assert!(m.ok, "run failed: {}", m.stdout);
+                let into: &mut Vec<Duration> = if journal { with } else { without };
+                into.push(m.wall);
+            }
+        }
+    }
+    println!("| odw | on (median) | off (median) | ratio on/off |\n|---|---:|---:|---:|");
+    for (odw, (with, without)) in odws.iter().zip(walls.iter_mut()) {
+        with.sort();
+        without.sort();
+        let (on, off) = (with[pairs / 2], without[pairs / 2]);
+        println!(
+            "| {} | {:.3} s | {:.3} s | {:.3}× |",
+            odw.display(),
+            on.as_secs_f64(),
+            off.as_secs_f64(),
+            on.as_secs_f64() / off.as_secs_f64()
+        );
+    }
 }
