@@ -18,6 +18,18 @@ fn server(command: &str) -> ServerCommand {
 
 const SHORT: Duration = Duration::from_millis(1500);
 
+/// `probe`, retried while the kernel says the script just written is still open for writing
+/// (ETXTBSY): another test's fork may hold a copy of our write descriptor until its exec.
+fn probe_written(server: &ServerCommand, cwd: &Path, timeout: Duration) -> Result<String, String> {
+    for _ in 0..100 {
+        match probe(server, cwd, timeout) {
+            Err(e) if e.contains("Text file busy") => std::thread::sleep(Duration::from_millis(20)),
+            other => return other,
+        }
+    }
+    probe(server, cwd, timeout)
+}
+
 /// A fake MCP server: reads the request, logs a notification first, then answers id 1.
 #[cfg(unix)]
 const ANSWERS: &str = r#"read line
@@ -32,7 +44,7 @@ fn probe_accepts_a_server_that_answers_initialize() {
     let tmp = tempfile::tempdir().unwrap();
     let cmd = script(tmp.path(), "good", ANSWERS);
     let started = Instant::now();
-    let who = probe(&server(&cmd), tmp.path(), SHORT).unwrap();
+    let who = probe_written(&server(&cmd), tmp.path(), SHORT).unwrap();
     assert_eq!(who, "answered initialize: fake 9");
     // The child is killed, not waited for.
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -47,7 +59,7 @@ fn probe_reports_each_way_of_failing() {
         "exits",
         "echo \"error: unrecognized subcommand 'mcp'\" >&2\necho 'Usage: x' >&2\nexit 2",
     );
-    let why = probe(&server(&exits), tmp.path(), SHORT).unwrap_err();
+    let why = probe_written(&server(&exits), tmp.path(), SHORT).unwrap_err();
     assert!(why.contains("closed its output without answering"), "{why}");
     assert!(why.contains("(exit status 2)"), "{why}");
     assert!(
@@ -57,7 +69,7 @@ fn probe_reports_each_way_of_failing() {
 
     let silent = script(tmp.path(), "silent", "exec sleep 30");
     let started = Instant::now();
-    let why = probe(&server(&silent), tmp.path(), SHORT).unwrap_err();
+    let why = probe_written(&server(&silent), tmp.path(), SHORT).unwrap_err();
     assert!(
         why.contains("did not answer initialize within 1.5 s"),
         "{why}"
@@ -69,13 +81,13 @@ fn probe_reports_each_way_of_failing() {
         "refuses",
         r#"read line; echo '{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad version"}}'"#,
     );
-    let why = probe(&server(&refuses), tmp.path(), SHORT).unwrap_err();
+    let why = probe_written(&server(&refuses), tmp.path(), SHORT).unwrap_err();
     assert!(
         why.contains("answered initialize with an error: bad version"),
         "{why}"
     );
 
-    let why = probe(&server("/nonexistent/odw"), tmp.path(), SHORT).unwrap_err();
+    let why = probe_written(&server("/nonexistent/odw"), tmp.path(), SHORT).unwrap_err();
     assert!(why.starts_with("cannot start"), "{why}");
 }
 
