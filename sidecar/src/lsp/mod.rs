@@ -38,23 +38,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 /// Runs the language server on stdio until `exit` (or the end of input). Exit status 0 after
 /// `shutdown` then `exit`, 1 otherwise, as the specification asks.
 pub fn main() -> ExitCode {
-    let stdio = match stdio::take() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("odw: error: cannot take over stdio: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    // A test seam: the end-to-end tests prove that a stray print cannot reach the client.
-    if std::env::var_os("ODW_LSP_TEST_STRAY_PRINT").is_some() {
-        println!("a stray print that must land on stderr");
-    }
-    let runtime = match crate::runtime::build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("odw: error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
+    let (stdio, runtime) = match stdio::start_server("ODW_LSP_TEST_STRAY_PRINT") {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let transport = match transport::start(stdio) {
         Ok(t) => t,

@@ -13,6 +13,25 @@ pub struct Stdio {
     pub output: Box<dyn Write + Send>,
 }
 
+/// What a stdio server (`odw lsp`, `odw mcp`) starts with: the private channel and the
+/// runtime. `stray_print_var` is a test seam: when that variable is set, a stray `println!`
+/// runs after the redirection, and the end-to-end tests check it reaches stderr only. On
+/// failure the error is printed and the exit status returned.
+pub fn start_server(
+    stray_print_var: &str,
+) -> Result<(Stdio, tokio::runtime::Runtime), std::process::ExitCode> {
+    let fail = |what: &str, e: io::Error| {
+        eprintln!("odw: error: cannot {what}: {e}");
+        std::process::ExitCode::from(2)
+    };
+    let stdio = take().map_err(|e| fail("take over stdio", e))?;
+    if std::env::var_os(stray_print_var).is_some() {
+        println!("a stray print that must land on stderr");
+    }
+    let runtime = crate::runtime::build().map_err(|e| fail("start the runtime", e))?;
+    Ok((stdio, runtime))
+}
+
 /// Takes the process's stdin and stdout for JSON-RPC and redirects fds 0 and 1.
 #[cfg(unix)]
 pub fn take() -> io::Result<Stdio> {

@@ -31,23 +31,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 /// Serves MCP on stdio until the client closes it.
 pub fn main() -> ExitCode {
     // stdout carries MCP messages only: the real one is kept private and fd 1 points at stderr.
-    let stdio = match crate::lsp::stdio::take() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("odw: error: cannot take over stdio: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    // A test seam: the end-to-end tests prove that a stray print cannot reach the client.
-    if std::env::var_os("ODW_MCP_TEST_STRAY_PRINT").is_some() {
-        println!("a stray print that must land on stderr");
-    }
-    let runtime = match crate::runtime::build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("odw: error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
+    let (stdio, runtime) = match crate::lsp::stdio::start_server("ODW_MCP_TEST_STRAY_PRINT") {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let home = match std::env::current_dir() {
         Ok(d) => d,

@@ -1,88 +1,60 @@
 //! The host operations the prelude calls, as the names it passes over the bridge: parsed once
 //! at the boundary, so the engine matches on variants, never on strings.
 
-/// Operations answered at once, on the run's thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncOp {
-    Log,
-    Phase,
-    Checkpoint,
-    Budget,
-    Args,
-    /// `Date.now()`: replayed from the journal on resume.
-    Now,
-    /// `Math.random()`: replayed from the journal on resume.
-    Random,
+/// Declares an operation enum with the names the prelude passes, and `ALL`, `parse`, `name`
+/// and `Display` from that one list.
+macro_rules! operations {
+    ($(#[$doc:meta])* $ty:ident { $($(#[$vdoc:meta])* $variant:ident = $name:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $ty {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $ty {
+            /// Every operation with the name the prelude uses.
+            pub const ALL: &[(&str, $ty)] = &[$(($name, $ty::$variant),)*];
+
+            pub fn parse(name: &str) -> Option<$ty> {
+                Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, op)| *op)
+            }
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
 }
 
-/// Operations whose result arrives later, through a [`super::Completer`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AsyncOp {
-    Agent,
-    Tool,
-    Workflow,
-}
-
-impl SyncOp {
-    /// Every operation with the name the prelude uses.
-    pub const ALL: &[(&str, SyncOp)] = &[
-        ("log", SyncOp::Log),
-        ("phase", SyncOp::Phase),
-        ("checkpoint", SyncOp::Checkpoint),
-        ("budget", SyncOp::Budget),
-        ("args", SyncOp::Args),
-        ("now", SyncOp::Now),
-        ("random", SyncOp::Random),
-    ];
-
-    pub fn parse(name: &str) -> Option<SyncOp> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, op)| *op)
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, op)| *op == self)
-            .map(|(n, _)| *n)
-            .expect("every operation has a name")
+operations! {
+    /// Operations answered at once, on the run's thread.
+    SyncOp {
+        Log = "log",
+        Phase = "phase",
+        Checkpoint = "checkpoint",
+        Budget = "budget",
+        Args = "args",
+        /// `Date.now()`: replayed from the journal on resume.
+        Now = "now",
+        /// `Math.random()`: replayed from the journal on resume.
+        Random = "random",
     }
 }
 
-impl AsyncOp {
-    pub const ALL: &[(&str, AsyncOp)] = &[
-        ("agent", AsyncOp::Agent),
-        ("tool", AsyncOp::Tool),
-        ("workflow", AsyncOp::Workflow),
-    ];
-
-    pub fn parse(name: &str) -> Option<AsyncOp> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, op)| *op)
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, op)| *op == self)
-            .map(|(n, _)| *n)
-            .expect("every operation has a name")
-    }
-}
-
-impl std::fmt::Display for SyncOp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::fmt::Display for AsyncOp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+operations! {
+    /// Operations whose result arrives later, through a [`super::Completer`].
+    AsyncOp {
+        Agent = "agent",
+        Tool = "tool",
+        Workflow = "workflow",
     }
 }
 
