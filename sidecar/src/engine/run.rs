@@ -266,13 +266,13 @@ async fn confirm_recorded(
         .await
         .map_err(|e| format!("could not record the end of the run: {e}"))?;
     let (j, id) = (j.clone(), id.clone());
-    let row = tokio::task::spawn_blocking(move || j.load_run(&id))
+    let recorded = tokio::task::spawn_blocking(move || j.load_state(&id))
         .await
         .map_err(|e| format!("reading the run back failed: {e}"))?
         .map_err(|e| format!("cannot read the run back: {e}"))?;
-    match row {
-        Some(r) if r.state == state => Ok(()),
-        Some(r) => Err(format!("the run reads back as {}, not {state}", r.state)),
+    match recorded {
+        Some(s) if s == state => Ok(()),
+        Some(s) => Err(format!("the run reads back as {s}, not {state}")),
         None => Err("the run is missing from the journal".to_string()),
     }
 }

@@ -304,6 +304,11 @@ impl Journal {
         read::load_run(&self.reader(), self.path(), run_id)
     }
 
+    /// A run's recorded state, or `None` if unknown; cheaper than [`Journal::load_run`].
+    pub fn load_state(&self, run_id: &RunId) -> Result<Option<RunState>, JournalError> {
+        read::load_state(&self.reader(), self.path(), run_id)
+    }
+
     /// The newest `limit` runs, newest first.
     pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, JournalError> {
         read::list_runs(&self.reader(), self.path(), limit)

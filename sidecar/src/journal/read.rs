@@ -10,6 +10,7 @@ use super::types::{
 use odw_protocol::{Budget, EventKind, RunEvent, RunId, RunState, Usage};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,22 @@ impl RawRun {
             },
         })
     }
+}
+
+/// A run's recorded state alone, or `None` when the id is unknown: cheap, unlike
+/// [`load_run`], whose usage sums every call of the run.
+pub(super) fn load_state(
+    conn: &Connection,
+    path: &Path,
+    run_id: &RunId,
+) -> Result<Option<RunState>, JournalError> {
+    let state: Option<String> = conn
+        .prepare_cached("SELECT state FROM runs WHERE run_id = ?1")
+        .and_then(|mut st| st.query_row([&run_id.0], |r| r.get(0)).optional())
+        .map_err(|e| JournalError::sqlite(path, e))?;
+    state
+        .map(|s| RunState::parse(&s).ok_or_else(|| JournalError::bad_data(path, "run state", &s)))
+        .transpose()
 }
 
 /// One run, or `None` when the id is unknown.
@@ -305,34 +322,39 @@ pub(super) fn load_events(
     run_id: &RunId,
     after_seq: u64,
 ) -> Result<Vec<RunEvent>, JournalError> {
-    let rows: Vec<(i64, i64, String)> = conn
+    let chunks: Vec<String> = conn
         .prepare_cached(
-            "SELECT seq, time_ms, payload FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
+            "SELECT events FROM event_chunks WHERE run_id = ?1 AND last_seq > ?2 \
+             ORDER BY first_seq",
         )
         .and_then(|mut st| {
-            st.query_map(params![run_id.0, to_i64(after_seq)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect()
+            st.query_map(params![run_id.0, to_i64(after_seq)], |r| r.get(0))?
+                .collect()
         })
         .map_err(|e| JournalError::sqlite(path, e))?;
-    Ok(rows
-        .into_iter()
-        .filter_map(
-            |(seq, time_ms, payload)| match serde_json::from_str::<EventKind>(&payload) {
-                Ok(kind) => Some(RunEvent {
+    let mut events = Vec::new();
+    for chunk in chunks {
+        // Each event is `[seq, time_ms, kind, payload]`; written by `writes::EventChunks`.
+        let rows: Vec<(u64, u64, String, Value)> = serde_json::from_str(&chunk)
+            .map_err(|e| JournalError::bad_data(path, "event chunk", e))?;
+        for (seq, time_ms, _kind, payload) in rows {
+            if seq <= after_seq {
+                continue;
+            }
+            match EventKind::deserialize(payload) {
+                Ok(kind) => events.push(RunEvent {
                     run_id: run_id.clone(),
-                    seq: to_u64(seq),
-                    time_ms: to_u64(time_ms),
+                    seq,
+                    time_ms,
                     kind,
                 }),
                 Err(e) => {
                     tracing::warn!(run = %run_id, seq, "skipping an unreadable journal event: {e}");
-                    None
                 }
-            },
-        )
-        .collect())
+            }
+        }
+    }
+    Ok(events)
 }
 
 /// The highest event seq of a run, 0 when it has none: a resume continues after it.
@@ -341,7 +363,7 @@ pub(super) fn last_event_seq(
     path: &Path,
     run_id: &RunId,
 ) -> Result<u64, JournalError> {
-    conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?1")
+    conn.prepare_cached("SELECT COALESCE(MAX(last_seq), 0) FROM event_chunks WHERE run_id = ?1")
         .and_then(|mut st| st.query_row([&run_id.0], |r| r.get::<_, i64>(0)))
         .map(to_u64)
         .map_err(|e| JournalError::sqlite(path, e))

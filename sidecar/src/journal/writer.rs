@@ -2,7 +2,9 @@
 //! commits them in one transaction (group commit).
 //!
 //! While one batch commits, the next one queues up, so the number of transactions adapts to
-//! the load: one per call when calls are rare, one per thousands when they are not. A write
+//! the load: one per call when calls are rare, one per thousands when they are not (a busy
+//! writer also waits a moment for more, see `Queue::take`). Events of one run in one batch
+//! are stored as one row (`writes::EventChunks`). A write
 //! that fails is logged, counted and reported by the next `flush`; it does not abort the batch,
 //! because SQLite rolls back only the failing statement.
 
@@ -10,7 +12,7 @@ use super::error::JournalError;
 use super::owner::Owner;
 use super::schema::with_holder;
 use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue, Step};
-use super::writes::{apply_write, claim, create_run, mark_interrupted, write_usage};
+use super::writes::{EventChunks, apply_write, claim, create_run, mark_interrupted, write_usage};
 use futures::channel::oneshot;
 use odw_protocol::{Budget, RunId, RunState, Usage};
 use rusqlite::Connection;
@@ -21,6 +23,12 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// A cap on one transaction, so a flood of writes cannot grow it without bound.
 const MAX_BATCH: usize = 16_384;
+
+/// How long a busy writer holds a batch open for more writes (see [`Queue::take`]).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A batch this large is committed without waiting out [`LINGER`].
+const LINGER_OPS: usize = 4096;
 
 /// How many times to try to begin a transaction (each waits the busy timeout) before the batch
 /// is given up as failed.
@@ -86,6 +94,11 @@ struct QueueState {
     /// The writer is blocked in `ready.wait`, so a push must wake it (one syscall saved per
     /// write while it is busy committing).
     waiting: bool,
+    /// The writer is holding a batch open for more writes (see [`Queue::take`]); a push wakes
+    /// it only with an urgent request or once the batch is full.
+    lingering: bool,
+    /// A run is being created or claimed, or interrupted runs marked: commit without lingering.
+    urgent: bool,
     /// Every handle is gone: the writer commits what is queued and exits.
     closed: bool,
     /// The writer has exited (or panicked): nothing pushed would ever be written.
@@ -114,8 +127,18 @@ impl Queue {
                 drop(op);
                 return false;
             }
+            let request = !matches!(
+                op,
+                WriteOp::Write(_) | WriteOp::Usage(..) | WriteOp::Flush(_)
+            );
+            s.urgent |= request;
             s.ops.push(op);
-            (std::mem::take(&mut s.spent), std::mem::take(&mut s.waiting))
+            let wake = std::mem::take(&mut s.waiting)
+                || (s.lingering && (request || s.ops.len() >= LINGER_OPS) && {
+                    s.lingering = false;
+                    true
+                });
+            (std::mem::take(&mut s.spent), wake)
         };
         if wake {
             self.ready.notify_one();
@@ -131,8 +154,17 @@ impl Queue {
     }
 
     /// Waits for writes and takes all of them; `None` once closed and drained.
+    ///
+    /// Under sustained load (writes were already queued when the writer came back from its
+    /// last commit) it holds the batch open for up to [`LINGER`] first, as PostgreSQL's
+    /// `commit_delay` does: much of a commit's cost is fixed (the lock, the WAL frames of the
+    /// same hot pages), so fewer, larger commits write far less. Flushes wait along: every
+    /// agent's result is flushed, and one commit answers all of them. Creating or claiming a
+    /// run, a full batch or closing ends the wait at once; an idle writer never lingers, so a
+    /// lone flush is committed at once.
     fn take(&self, into: &mut Vec<WriteOp>) -> Option<()> {
         let mut s = self.lock();
+        let busy = !s.ops.is_empty();
         while s.ops.is_empty() {
             if s.closed {
                 return None;
@@ -140,6 +172,22 @@ impl Queue {
             s.waiting = true;
             s = self.ready.wait(s).unwrap_or_else(|p| p.into_inner());
         }
+        if busy {
+            let deadline = std::time::Instant::now() + LINGER;
+            while !s.urgent && !s.closed && s.ops.len() < LINGER_OPS {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                s.lingering = true;
+                s = match self.ready.wait_timeout(s, deadline - now) {
+                    Ok((s, _)) => s,
+                    Err(p) => p.into_inner().0,
+                };
+            }
+            s.lingering = false;
+        }
+        s.urgent = false;
         std::mem::swap(&mut s.ops, into);
         Some(())
     }
@@ -372,8 +420,21 @@ fn apply_batch(
     }
     // Usage is absolute, so only the last update per run in a batch needs writing.
     let mut usage: HashMap<&RunId, &Usage> = HashMap::new();
+    let mut events = EventChunks::default();
     for slot in batch.iter_mut() {
         match slot {
+            WriteOp::Write(Write::Event {
+                run_id,
+                seq,
+                time_ms,
+                kind,
+                payload,
+            }) => {
+                if let Err(message) = events.push(conn, run_id, *seq, *time_ms, kind, payload) {
+                    failed.push(message);
+                }
+                continue;
+            }
             WriteOp::Write(write) => {
                 if let Err(message) = apply_write(conn, write) {
                     failed.push(message);
@@ -409,6 +470,7 @@ fn apply_batch(
             WriteOp::Write(_) | WriteOp::Usage(..) | WriteOp::Taken => {}
         }
     }
+    events.write(conn, failed);
     for slot in batch.iter() {
         if let WriteOp::Usage(run_id, u) = slot {
             usage.insert(run_id, u);

@@ -361,3 +361,127 @@ fn a_v2_journal_learns_the_paused_state_and_keeps_its_rows() {
     let bad = conn.execute("UPDATE runs SET state = 'bogus' WHERE run_id = 'r-old'", []);
     assert!(bad.is_err(), "{bad:?}");
 }
+
+#[test]
+fn a_v4_journal_checks_call_status_without_a_temporary_table_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odw.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for m in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    let id = RunId::from("r-old");
+    j.create_run(&new_run("r-old", Owner::current())).unwrap();
+    j.call_finished(succeeded("r-old", "abc", 0, json!("kept")));
+    j.flush().unwrap();
+    drop(j);
+    assert_eq!(user_version(&path), schema::MIGRATIONS.len() as i64);
+    let j = Journal::open(&path).unwrap();
+    assert_eq!(j.load_calls(&id).unwrap()[0].result, Some(json!("kept")));
+    assert_eq!(j.integrity_check().unwrap(), "ok");
+    let conn = Connection::open(&path).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'calls'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sql.contains("status = 'running' OR"), "{sql}");
+    // No statement that records a call builds a temporary table for the constraint.
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN INSERT INTO calls (run_id, call_seq, identity, occurrence, label, model, \
+             status) VALUES ('r-old', 1, 'x', 0, '', '', 'running')",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(1))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!plan.iter().any(|op| op == "OpenEphemeral"), "{plan:?}");
+    // The constraint still refuses what is not a status.
+    let bad = conn.execute(
+        "UPDATE calls SET status = 'bogus' WHERE run_id = 'r-old'",
+        [],
+    );
+    assert!(bad.is_err(), "{bad:?}");
+}
+
+#[test]
+fn a_v5_journal_moves_its_events_into_chunks_and_keeps_the_events_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odw.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for m in &schema::MIGRATIONS[..5] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    j.create_run(&new_run("r-old", Owner::current())).unwrap();
+    drop(j);
+    // Two events as a V5 odw stored them, one row each; then migrate.
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "DROP VIEW events; DROP TABLE event_chunks; \
+             CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE, \
+             seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, kind TEXT NOT NULL, \
+             payload TEXT NOT NULL, PRIMARY KEY (run_id, seq)) STRICT, WITHOUT ROWID; \
+             INSERT INTO events VALUES ('r-old', 1, 10, 'phaseStarted', '{\"kind\":\"phaseStarted\",\"phase\":\"a\"}'); \
+             INSERT INTO events VALUES ('r-old', 2, 11, 'phaseStarted', '{\"kind\":\"phaseStarted\",\"phase\":\"b\"}');",
+        )
+        .unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    let id = RunId::from("r-old");
+    let events = j.load_events(&id, 0).unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[1].kind,
+        EventKind::PhaseStarted { phase: "b".into() }
+    );
+    assert_eq!(j.last_event_seq(&id).unwrap(), 2);
+    // New events go after them, several to one row.
+    for seq in 3..=5 {
+        j.append_event(&event(
+            "r-old",
+            seq,
+            EventKind::PhaseStarted {
+                phase: format!("p{seq}"),
+            },
+        ));
+    }
+    j.flush().unwrap();
+    assert_eq!(j.load_events(&id, 2).unwrap().len(), 3);
+    assert_eq!(j.integrity_check().unwrap(), "ok");
+    let conn = Connection::open(&path).unwrap();
+    let chunks: i64 = conn
+        .query_row("SELECT count(*) FROM event_chunks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(chunks, 3, "two migrated rows and one batch");
+    // The view still answers queries written against the old table.
+    let rows: Vec<(i64, String, String)> = conn
+        .prepare(
+            "SELECT seq, kind, payload FROM events WHERE run_id = 'r-old' AND seq > 3 ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].0, 4);
+    assert_eq!(rows[0].1, "phaseStarted");
+    let payload: Value = serde_json::from_str(&rows[0].2).unwrap();
+    assert_eq!(payload["phase"], "p4");
+}
