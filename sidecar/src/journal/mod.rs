@@ -11,6 +11,7 @@ mod error;
 mod owner;
 mod read;
 mod schema;
+mod starts;
 mod types;
 mod writer;
 mod writes;
@@ -200,7 +201,10 @@ impl Journal {
         });
     }
 
-    /// Records a call as `running` (a call that already succeeded is left alone). Queued.
+    /// Records a call as `running` (a call that already succeeded is left alone). Queued, and
+    /// held back for a moment (up to 100 ms) in case the call ends: then one row records
+    /// both, and a flush does not wait for the start alone. A step of the call, the run
+    /// changing state or the journal closing writes it at once.
     pub fn call_started(&self, call: CallStart) {
         self.write(Write::CallStarted(call));
     }
@@ -279,8 +283,9 @@ impl Journal {
         self.request(WriteOp::MarkInterrupted)
     }
 
-    /// Blocks until every write queued so far is committed; reports writes that failed since
-    /// the previous flush (of any handle).
+    /// Blocks until every write queued so far is committed (call starts held back excepted,
+    /// see [`Journal::call_started`]); reports writes that failed since the previous flush (of
+    /// any handle).
     pub fn flush(&self) -> Result<(), JournalError> {
         self.request(WriteOp::Flush)
     }

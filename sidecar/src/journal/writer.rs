@@ -11,8 +11,12 @@
 use super::error::JournalError;
 use super::owner::Owner;
 use super::schema::with_holder;
+use super::starts::PendingStarts;
 use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue, Step};
-use super::writes::{EventChunks, apply_write, claim, create_run, mark_interrupted, write_usage};
+use super::writes::{
+    EventChunks, apply_write, call_started, claim, create_run, mark_interrupted, record_end,
+    write_usage,
+};
 use futures::channel::oneshot;
 use odw_protocol::{Budget, RunId, RunState, Usage};
 use rusqlite::Connection;
@@ -20,6 +24,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// A cap on one transaction, so a flood of writes cannot grow it without bound.
 const MAX_BATCH: usize = 16_384;
@@ -162,7 +167,10 @@ impl Queue {
     /// agent's result is flushed, and one commit answers all of them. Creating or claiming a
     /// run, a full batch or closing ends the wait at once; an idle writer never lingers, so a
     /// lone flush is committed at once.
-    fn take(&self, into: &mut Vec<WriteOp>) -> Option<()> {
+    ///
+    /// With `wake_at` (a held call start falls due then), it returns an empty batch at that
+    /// time if nothing was queued.
+    fn take(&self, into: &mut Vec<WriteOp>, wake_at: Option<Instant>) -> Option<()> {
         let mut s = self.lock();
         let busy = !s.ops.is_empty();
         while s.ops.is_empty() {
@@ -170,7 +178,20 @@ impl Queue {
                 return None;
             }
             s.waiting = true;
-            s = self.ready.wait(s).unwrap_or_else(|p| p.into_inner());
+            s = match wake_at {
+                None => self.ready.wait(s).unwrap_or_else(|p| p.into_inner()),
+                Some(at) => {
+                    let now = Instant::now();
+                    if now >= at {
+                        s.waiting = false;
+                        return Some(());
+                    }
+                    match self.ready.wait_timeout(s, at - now) {
+                        Ok((s, _)) => s,
+                        Err(p) => p.into_inner().0,
+                    }
+                }
+            };
         }
         if busy {
             let deadline = std::time::Instant::now() + LINGER;
@@ -275,6 +296,8 @@ pub(crate) struct Writer {
     /// The database file this connection writes (device, inode): if the path comes to name
     /// another file, or none, commits go to a file nobody will read again.
     file: Option<(u64, u64)>,
+    /// Call starts not written yet (see `starts`).
+    starts: PendingStarts,
 }
 
 /// The (device, inode) of the file at `path`.
@@ -292,6 +315,7 @@ impl Writer {
             queue,
             failures: 0,
             first_failure: None,
+            starts: PendingStarts::default(),
         }
     }
 
@@ -300,17 +324,26 @@ impl Writer {
         let queue = self.queue.clone();
         let _stop = StopOnExit(&queue);
         let mut batch = Vec::new();
-        while queue.take(&mut batch).is_some() {
+        while queue.take(&mut batch, self.starts.next_due()).is_some() {
+            if batch.is_empty() {
+                // Only held call starts fell due.
+                self.commit(&mut batch, Instant::now());
+                continue;
+            }
             while !batch.is_empty() {
                 let rest = match batch.len() > MAX_BATCH {
                     true => batch.split_off(MAX_BATCH),
                     false => Vec::new(),
                 };
-                let (ops, started) = (batch.len(), std::time::Instant::now());
-                self.commit(&mut batch);
+                let (ops, started) = (batch.len(), Instant::now());
+                self.commit(&mut batch, started);
                 tracing::trace!(ops, elapsed = ?started.elapsed(), "journal batch committed");
                 queue.give_back(std::mem::replace(&mut batch, rest));
             }
+        }
+        // Closing: the starts of calls still running are written now or never.
+        if !self.starts.is_empty() {
+            self.commit(&mut batch, Instant::now() + super::starts::START_DELAY);
         }
     }
 
@@ -320,10 +353,22 @@ impl Writer {
         self.first_failure.get_or_insert(message);
     }
 
-    fn commit(&mut self, batch: &mut [WriteOp]) {
+    /// Commits `batch` and every held call start due by `due`.
+    fn commit(&mut self, batch: &mut [WriteOp], due: Instant) {
         let mut pending = Vec::new();
         let mut failed = Vec::new();
-        let outcome = apply_batch(&self.conn, &self.path, batch, &mut pending, &mut failed);
+        let mut out = Out {
+            pending: &mut pending,
+            failed: &mut failed,
+        };
+        let outcome = apply_batch(
+            &self.conn,
+            &self.path,
+            batch,
+            &mut self.starts,
+            due,
+            &mut out,
+        );
         for message in failed {
             self.fail(message);
         }
@@ -389,16 +434,25 @@ fn copy_error(e: &JournalError, path: &std::path::Path) -> JournalError {
     }
 }
 
-/// Applies a batch in one transaction. Per-write failures go to `failed`, answers to
-/// `pending`; an `Err` means the transaction itself failed and nothing was written. Writes are
-/// read in place and requests taken out, so the batch's memory is freed by whoever drops it.
+/// Where a batch's answers and per-write failures go.
+struct Out<'a> {
+    pending: &'a mut Vec<Pending>,
+    failed: &'a mut Vec<String>,
+}
+
+/// Applies a batch, and the held call starts due by `due`, in one transaction. Per-write
+/// failures go to `failed`, answers to `pending`; an `Err` means the transaction itself failed
+/// and nothing was written. Writes are read in place and requests taken out, so the batch's
+/// memory is freed by whoever drops it (call starts are taken and held, see `starts`).
 fn apply_batch(
     conn: &Connection,
     path: &std::path::Path,
     batch: &mut [WriteOp],
-    pending: &mut Vec<Pending>,
-    failed: &mut Vec<String>,
+    starts: &mut PendingStarts,
+    due: Instant,
+    out: &mut Out<'_>,
 ) -> Result<(), JournalError> {
+    let Out { pending, failed } = out;
     if let Err(e) = begin(conn, path) {
         // Nothing is written; every request still gets an answer (the error, set by the caller).
         for slot in batch.iter_mut() {
@@ -435,7 +489,35 @@ fn apply_batch(
                 }
                 continue;
             }
+            WriteOp::Write(Write::CallStarted(_)) => {
+                if let WriteOp::Write(Write::CallStarted(start)) =
+                    std::mem::replace(slot, WriteOp::Taken)
+                {
+                    starts.hold(start, due);
+                }
+                continue;
+            }
+            WriteOp::Write(Write::CallFinished(end)) => {
+                let start = starts.take(&end.run_id, &end.identity, end.occurrence);
+                let written = record_end(conn, end, start.as_ref());
+                if let Err(message) = written {
+                    failed.push(message);
+                }
+                continue;
+            }
             WriteOp::Write(write) => {
+                // A step needs its call's row, and a run that changes state its calls'.
+                let held = match &*write {
+                    Write::Step(s) => starts
+                        .take(&s.run_id, &s.identity, s.occurrence)
+                        .into_iter()
+                        .collect(),
+                    Write::SetState { run_id, .. } => starts.take_run(run_id),
+                    _ => Vec::new(),
+                };
+                for start in held {
+                    write_start(conn, &start, failed);
+                }
                 if let Err(message) = apply_write(conn, write) {
                     failed.push(message);
                 }
@@ -471,6 +553,9 @@ fn apply_batch(
         }
     }
     events.write(conn, failed);
+    for start in starts.take_due(due) {
+        write_start(conn, &start, failed);
+    }
     for slot in batch.iter() {
         if let WriteOp::Usage(run_id, u) = slot {
             usage.insert(run_id, u);
@@ -488,6 +573,15 @@ fn apply_batch(
         return Err(with_holder(conn, JournalError::sqlite(path, e)));
     }
     Ok(())
+}
+
+fn write_start(conn: &Connection, start: &CallStart, failed: &mut Vec<String>) {
+    if let Err(e) = call_started(conn, start) {
+        failed.push(format!(
+            "start of call {} of run {}: {e}",
+            start.call_seq, start.run_id
+        ));
+    }
 }
 
 /// Begins a transaction that holds the write lock from the start (IMMEDIATE), so a batch never

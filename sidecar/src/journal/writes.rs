@@ -213,12 +213,7 @@ pub(super) fn apply_write(conn: &Connection, write: &Write) -> Result<(), String
         )),
         Write::CallStarted(c) => call_started(conn, c)
             .map_err(|e| format!("start of call {} of run {}: {e}", c.call_seq, c.run_id)),
-        Write::CallFinished(c) => call_finished(conn, c).map_err(|e| {
-            format!(
-                "end of call {}#{} of run {}: {e}",
-                c.identity, c.occurrence, c.run_id
-            )
-        }),
+        Write::CallFinished(c) => record_end(conn, c, None),
         Write::Nondet {
             run_id,
             seq,
@@ -297,7 +292,7 @@ fn step(conn: &Connection, s: &Step) -> rusqlite::Result<()> {
 
 /// Records a call as running. A call that already succeeded is left alone: results are
 /// recorded exactly once. Counters describe the latest execution, so they restart at zero.
-fn call_started(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
+pub(super) fn call_started(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, phase, model, status, \
          started_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8) \
@@ -321,15 +316,84 @@ fn call_started(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Records how a call ended. Without a `call_started` row it still inserts one (with empty
-/// label and model) so a result is never lost; a succeeded row is never overwritten.
-fn call_finished(conn: &Connection, c: &CallEnd) -> rusqlite::Result<()> {
-    let (status, result, code, error) = match &c.outcome {
+/// Records how a call ended, with its held start when there is one (see `starts`).
+pub(super) fn record_end(
+    conn: &Connection,
+    end: &CallEnd,
+    start: Option<&CallStart>,
+) -> Result<(), String> {
+    match start {
+        Some(start) => call_ran(conn, start, end),
+        None => call_finished(conn, end),
+    }
+    .map_err(|e| {
+        format!(
+            "end of call {}#{} of run {}: {e}",
+            end.identity, end.occurrence, end.run_id
+        )
+    })
+}
+
+/// Records a call that started and ended within one write: the row `call_started` and then
+/// `call_finished` would leave, in one statement.
+fn call_ran(conn: &Connection, c: &CallStart, e: &CallEnd) -> rusqlite::Result<()> {
+    let (status, result, code, error) = outcome_columns(&e.outcome);
+    conn.prepare_cached(
+        "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, phase, model, status, \
+         result, error_code, error, tokens_in, tokens_out, cost_usd, attempts, started_ms, \
+         finished_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+         ON CONFLICT (run_id, identity, occurrence) DO UPDATE SET \
+         call_seq = excluded.call_seq, label = excluded.label, phase = excluded.phase, \
+         model = excluded.model, status = excluded.status, result = excluded.result, \
+         error_code = excluded.error_code, error = excluded.error, \
+         tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, \
+         cost_usd = excluded.cost_usd, attempts = excluded.attempts, \
+         started_ms = excluded.started_ms, finished_ms = excluded.finished_ms \
+         WHERE calls.status <> 'succeeded'",
+    )?
+    .execute(params![
+        c.run_id.0,
+        to_i64(c.call_seq),
+        c.identity,
+        c.occurrence,
+        c.label,
+        c.phase,
+        c.model,
+        status,
+        result,
+        code,
+        error,
+        to_i64(e.tokens_in),
+        to_i64(e.tokens_out),
+        e.cost_usd,
+        e.attempts,
+        to_i64(c.started_ms),
+        to_i64(e.finished_ms),
+    ])?;
+    Ok(())
+}
+
+type OutcomeColumns<'a> = (
+    &'static str,
+    Option<String>,
+    Option<&'static str>,
+    Option<&'a str>,
+);
+
+fn outcome_columns(outcome: &CallOutcome) -> OutcomeColumns<'_> {
+    match outcome {
         CallOutcome::Succeeded { result } => ("succeeded", Some(result.to_string()), None, None),
         CallOutcome::Failed { code, message } => {
             ("failed", None, Some(code.as_str()), Some(message.as_str()))
         }
-    };
+    }
+}
+
+/// Records how a call ended. Without a `call_started` row it still inserts one (with empty
+/// label and model) so a result is never lost; a succeeded row is never overwritten.
+fn call_finished(conn: &Connection, c: &CallEnd) -> rusqlite::Result<()> {
+    let (status, result, code, error) = outcome_columns(&c.outcome);
     conn.prepare_cached(
         "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, model, status, result, \
          error_code, error, tokens_in, tokens_out, cost_usd, attempts, finished_ms) \
