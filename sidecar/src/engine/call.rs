@@ -28,18 +28,80 @@ struct AgentCall {
 
 type Executed = Result<crate::scheduler::CallOutcome, CallFailure>;
 
+/// Where an agent call stands when its task is done with it.
+pub(super) enum AgentStep {
+    /// Its value or error, for the script now.
+    Done(Result<String, HostError>),
+    /// Its end is queued to the journal; the script gets it once that is committed (see
+    /// `commits`).
+    Recorded(Box<Recorded>),
+}
+
+/// A call whose end waits for its commit.
+pub(super) struct Recorded {
+    call: AgentCall,
+    outcome: Executed,
+    started: Instant,
+}
+
 impl RunShared {
     /// One `agent()` call, from the script's options to the JSON of its value.
-    pub(super) async fn run_agent(&self, payload: String) -> Result<String, HostError> {
-        let call = self.identify(&payload)?;
-        if let Some(value) = self.replay_or_admit(&call)? {
-            return Ok(value);
+    pub(super) async fn run_agent(&self, payload: String) -> AgentStep {
+        let call = match self.identify(&payload) {
+            Ok(call) => call,
+            Err(e) => return AgentStep::Done(Err(e)),
+        };
+        match self.replay_or_admit(&call) {
+            Ok(Some(value)) => return AgentStep::Done(Ok(value)),
+            Ok(None) => {}
+            Err(e) => return AgentStep::Done(Err(e)),
         }
-        let spec = self.call_spec(&call)?;
+        let spec = match self.call_spec(&call) {
+            Ok(spec) => spec,
+            Err(e) => return AgentStep::Done(Err(e)),
+        };
         self.journal_start(&call);
         let started = Instant::now();
         let outcome = self.execute(&call, &spec).await;
-        self.journal_end(&call, &outcome).await?;
+        let recorded = Box::new(Recorded {
+            call,
+            outcome,
+            started,
+        });
+        match self.journal_end(&recorded.call, &recorded.outcome) {
+            true => AgentStep::Recorded(recorded),
+            false => AgentStep::Done(self.settle(recorded, Ok(()))),
+        }
+    }
+
+    /// The script's answer for a call once its end is committed, or could not be: then the
+    /// run stops, and the script never receives a value that a resume would not find.
+    pub(super) fn settle(
+        &self,
+        recorded: Box<Recorded>,
+        committed: Result<(), &str>,
+    ) -> Result<String, HostError> {
+        let Recorded {
+            call,
+            outcome,
+            started,
+        } = *recorded;
+        if let Err(e) = committed {
+            let message = format!(
+                "journal: {e} (recording the result of agent \"{}\"); the run stops so \
+                 that nothing unrecorded is used: free space or fix the journal, then \
+                 `odw resume {}` continues from what was recorded",
+                call.label, self.id
+            );
+            self.stop(&message);
+            // Spent, but not usable: counted, never returned.
+            let spend = match &outcome {
+                Ok(o) => spend_of(o.requests, o.usage, o.cost_usd),
+                Err(f) => spend_of(f.requests, f.usage, f.cost_usd),
+            };
+            self.ledger.spent(&spend);
+            return Err(HostError::with_code(AgentErrorCode::Cancelled, message));
+        }
         self.account(call, outcome, started)
     }
 
@@ -212,12 +274,12 @@ impl RunShared {
             .await
     }
 
-    /// Records a call's end and waits until it is committed, so a result the script has seen
-    /// is never asked for again after a crash. When the journal cannot record it, the run
-    /// stops: the script never receives a value that a resume would not find.
-    async fn journal_end(&self, call: &AgentCall, outcome: &Executed) -> Result<(), HostError> {
+    /// Queues a call's end to the journal; `false` when there is none. The script gets the
+    /// value only once it is committed (see [`RunShared::settle`]), so a result the script
+    /// has seen is never asked for again after a crash.
+    fn journal_end(&self, call: &AgentCall, outcome: &Executed) -> bool {
         let Some(j) = &self.journal else {
-            return Ok(());
+            return false;
         };
         let (spend, end) = match outcome {
             Ok(o) => (
@@ -245,19 +307,7 @@ impl RunShared {
             attempts: spend.requests,
             finished_ms: super::events::now_ms(),
         });
-        if let Err(e) = j.flush_async().await {
-            let message = format!(
-                "journal: {e} (recording the result of agent \"{}\"); the run stops so \
-                 that nothing unrecorded is used: free space or fix the journal, then \
-                 `odw resume {}` continues from what was recorded",
-                call.label, self.id
-            );
-            self.stop(&message);
-            // Spent, but not usable: counted, never returned.
-            self.ledger.spent(&spend);
-            return Err(HostError::with_code(AgentErrorCode::Cancelled, message));
-        }
-        Ok(())
+        true
     }
 
     /// Counts the call's spend and outcome and tells the faces how it ended.

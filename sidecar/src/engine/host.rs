@@ -3,6 +3,8 @@
 
 use super::RunRequest;
 use super::admission::Admission;
+use super::call::AgentStep;
+use super::commits::Commits;
 use super::events::Emitter;
 use super::ledger::Ledger;
 use super::lifecycle::Lifecycle;
@@ -30,7 +32,7 @@ pub(super) struct RunShared {
     pub(super) key: u64,
     emitter: Emitter,
     pub(super) scheduler: Scheduler,
-    io: tokio::runtime::Handle,
+    pub(super) io: tokio::runtime::Handle,
     pub(super) budget: Budget,
     pub(super) config: Config,
     pub(super) model: Option<String>,
@@ -44,6 +46,8 @@ pub(super) struct RunShared {
     pub(super) journal: Option<Journal>,
     pub(super) recall: Recall,
     pub(super) admission: Admission,
+    /// Calls waiting for their end to be committed.
+    pub(super) commits: Commits,
     /// Sandbox limits of every script of this run (nested ones too).
     pub limits: crate::sandbox::Limits,
     /// The script's file name, for approval prompts.
@@ -121,6 +125,7 @@ impl RunShared {
             journal,
             recall: Recall::new(cached, traces, nondet),
             admission: Admission::new(),
+            commits: Commits::default(),
             limits: limits_of(&req.config),
             script_name: req
                 .script_path
@@ -150,13 +155,20 @@ impl RunShared {
     fn spawn_agent(self: &Arc<Self>, payload: String, done: Completer) {
         let shared = self.clone();
         self.io.spawn(async move {
-            let r = shared.run_agent(payload).await;
-            shared.admission.ended();
-            done.complete(r);
-            if let Some((payload, done)) = shared.admission.next() {
-                shared.spawn_agent(payload, done);
+            match shared.run_agent(payload).await {
+                AgentStep::Done(r) => shared.agent_done(r, done),
+                AgentStep::Recorded(recorded) => shared.after_commit(recorded, done),
             }
         });
+    }
+
+    /// Hands a call's answer to the script and its task to the next queued call.
+    pub(super) fn agent_done(self: &Arc<Self>, r: Result<String, HostError>, done: Completer) {
+        self.admission.ended();
+        done.complete(r);
+        if let Some((payload, done)) = self.admission.next() {
+            self.spawn_agent(payload, done);
+        }
     }
 
     pub fn journal(&self) -> Option<&Journal> {

@@ -12,6 +12,7 @@ pub use act::INTERRUPTED;
 pub mod agent;
 pub mod approve;
 mod call;
+mod commits;
 pub mod events;
 mod host;
 pub mod identity;
