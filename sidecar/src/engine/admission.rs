@@ -17,6 +17,9 @@ pub(super) struct Admission {
     /// Agent calls and nested workflows still running (the script may have stopped awaiting
     /// them).
     in_flight: tokio::sync::watch::Sender<u64>,
+    /// Calls waiting for their end to be committed that gave their task to a queued call (see
+    /// [`Admission::wait_apart`]).
+    apart: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -30,6 +33,7 @@ impl Admission {
         Admission {
             queue: Mutex::new(Queue::default()),
             in_flight: tokio::sync::watch::channel(0).0,
+            apart: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -62,6 +66,24 @@ impl Admission {
             q.tasks -= 1;
         }
         next
+    }
+
+    /// Whether a call whose request is done may give its task to a queued call while it waits
+    /// for its commit: yes while fewer than `cap` do. The cap keeps a stalled journal from
+    /// letting requests run on that would be paid for and not recorded. A `true` is followed
+    /// by [`Admission::committed_apart`] once the call is answered.
+    pub fn wait_apart(&self, cap: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.apart
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// A call that waited apart is answered.
+    pub fn committed_apart(&self) {
+        self.apart.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Waits until every call that started has ended.

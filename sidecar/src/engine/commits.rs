@@ -3,8 +3,9 @@
 //! One task per run waits on one journal flush for every call whose end was queued before it,
 //! then answers them all; calls that end meanwhile wait for the next flush. Waiting per call
 //! instead (a flush, a wake and a context switch each, memory freed on another thread) was
-//! most of what journaling cost the runtime's threads in a 10,000-agent fan-out. The calls
-//! keep their task slots until answered, so a stalled journal stops new requests as before.
+//! most of what journaling cost the runtime's threads in a 10,000-agent fan-out. A waiting
+//! call gives its task slot to a queued call, up to the scheduler's limit of them, so commit
+//! latency does not starve the scheduler and a stalled journal still stops new requests.
 
 use super::call::Recorded;
 use super::host::RunShared;
@@ -19,17 +20,24 @@ pub(super) struct Commits {
 
 #[derive(Default)]
 struct Waiting {
-    calls: Vec<(Box<Recorded>, Completer)>,
+    /// Each with whether it gave its task slot away while waiting (see `Admission`).
+    calls: Vec<(Box<Recorded>, Completer, bool)>,
     /// A task is flushing for them (or about to).
     draining: bool,
 }
 
 impl RunShared {
-    /// Answers `done` once the call's end, already queued, is committed.
-    pub(super) fn after_commit(self: &Arc<Self>, recorded: Box<Recorded>, done: Completer) {
+    /// Answers `done` once the call's end, already queued, is committed. `apart`: the call
+    /// already gave its task slot to a queued call.
+    pub(super) fn after_commit(
+        self: &Arc<Self>,
+        recorded: Box<Recorded>,
+        done: Completer,
+        apart: bool,
+    ) {
         let start = {
             let mut w = self.commits.lock();
-            w.calls.push((recorded, done));
+            w.calls.push((recorded, done, apart));
             !std::mem::replace(&mut w.draining, true)
         };
         if start {
@@ -53,12 +61,19 @@ impl RunShared {
             };
             // Every end in `calls` was queued before this flush.
             let committed = journal.flush_async().await.map_err(|e| e.to_string());
-            for (recorded, done) in calls {
+            for (recorded, done, apart) in calls {
                 let r = self.settle(
                     recorded,
                     committed.as_ref().map(|_| ()).map_err(String::as_str),
                 );
-                self.agent_done(r, done);
+                match apart {
+                    true => {
+                        self.admission.ended();
+                        self.admission.committed_apart();
+                        done.complete(r);
+                    }
+                    false => self.agent_done(r, done),
+                }
             }
         }
     }

@@ -157,7 +157,14 @@ impl RunShared {
         self.io.spawn(async move {
             match shared.run_agent(payload).await {
                 AgentStep::Done(r) => shared.agent_done(r, done),
-                AgentStep::Recorded(recorded) => shared.after_commit(recorded, done),
+                AgentStep::Recorded(recorded) => {
+                    // Waiting for the commit needs no task slot: a queued call may have it.
+                    let apart = shared.admission.wait_apart(shared.scheduler.limit());
+                    if apart {
+                        shared.hand_on();
+                    }
+                    shared.after_commit(recorded, done, apart);
+                }
             }
         });
     }
@@ -166,6 +173,11 @@ impl RunShared {
     pub(super) fn agent_done(self: &Arc<Self>, r: Result<String, HostError>, done: Completer) {
         self.admission.ended();
         done.complete(r);
+        self.hand_on();
+    }
+
+    /// Gives a finished call's task to the next queued call, if any.
+    pub(super) fn hand_on(self: &Arc<Self>) {
         if let Some((payload, done)) = self.admission.next() {
             self.spawn_agent(payload, done);
         }
