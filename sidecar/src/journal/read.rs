@@ -216,7 +216,8 @@ pub(super) fn finished_call(
     let row = conn
         .prepare_cached(
             "SELECT result, tokens_in, tokens_out, cost_usd FROM calls \
-             WHERE run_id = ?1 AND identity = ?2 AND occurrence = ?3 AND status = 'succeeded'",
+             WHERE run_id = ?1 AND identity = ?2 AND occurrence = ?3 AND status = 'succeeded' \
+             ORDER BY rowid LIMIT 1",
         )
         .and_then(|mut st| {
             st.query_row(params![run_id.0, identity, occurrence], |r| {
@@ -229,7 +230,9 @@ pub(super) fn finished_call(
         .transpose()
 }
 
-/// Every succeeded call of a run in one query, keyed by identity and occurrence.
+/// Every succeeded call of a run in one query, keyed by identity and occurrence. A call has
+/// one row (the writer sees to it); should two processes ever have recorded one twice, the
+/// first success is its result.
 pub(super) fn load_finished_calls(
     conn: &Connection,
     path: &Path,
@@ -238,7 +241,7 @@ pub(super) fn load_finished_calls(
     let mut st = conn
         .prepare_cached(
             "SELECT identity, occurrence, result, tokens_in, tokens_out, cost_usd FROM calls \
-             WHERE run_id = ?1 AND status = 'succeeded'",
+             WHERE run_id = ?1 AND status = 'succeeded' ORDER BY rowid",
         )
         .map_err(|e| JournalError::sqlite(path, e))?;
     let mut rows = st
@@ -259,7 +262,9 @@ pub(super) fn load_finished_calls(
             .get_ref(2)
             .and_then(|v| v.as_str().map_err(Into::into))
             .map_err(|e| JournalError::sqlite(path, e))?;
-        out.insert((identity, occurrence), cached_call(path, result, usage)?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = out.entry((identity, occurrence)) {
+            slot.insert(cached_call(path, result, usage)?);
+        }
     }
     Ok(out)
 }
@@ -276,7 +281,7 @@ pub(super) fn load_calls(
         .prepare_cached(
             "SELECT call_seq, identity, occurrence, label, phase, model, status, result, \
              error_code, error, tokens_in, tokens_out, cost_usd, attempts, started_ms, \
-             finished_ms FROM calls WHERE run_id = ?1 ORDER BY call_seq, identity, occurrence",
+             finished_ms FROM calls WHERE run_id = ?1 ORDER BY rowid",
         )
         .and_then(|mut st| {
             st.query_map([&run_id.0], |r| {
@@ -303,15 +308,32 @@ pub(super) fn load_calls(
             .collect()
         })
         .map_err(|e| JournalError::sqlite(path, e))?;
-    raws.into_iter()
-        .map(|(mut row, status, result, code)| {
-            row.status = CallStatus::parse(&status)
-                .ok_or_else(|| JournalError::bad_data(path, "call status", &status))?;
-            row.result = result.map(|r| json(path, "call result", &r)).transpose()?;
-            row.error_code = code.as_deref().and_then(parse_error_code);
-            Ok(row)
-        })
-        .collect()
+    let mut rows: Vec<CallRow> = Vec::with_capacity(raws.len());
+    // One row per call: should a call have two (two processes wrote it), its first success
+    // or else its latest row.
+    let mut at: HashMap<CallKey, usize> = HashMap::new();
+    for (mut row, status, result, code) in raws {
+        row.status = CallStatus::parse(&status)
+            .ok_or_else(|| JournalError::bad_data(path, "call status", &status))?;
+        row.result = result.map(|r| json(path, "call result", &r)).transpose()?;
+        row.error_code = code.as_deref().and_then(parse_error_code);
+        match at.entry((row.identity.clone(), row.occurrence)) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(rows.len());
+                rows.push(row);
+            }
+            std::collections::hash_map::Entry::Occupied(slot) => {
+                let kept = &mut rows[*slot.get()];
+                if kept.status != CallStatus::Succeeded {
+                    *kept = row;
+                }
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        (a.call_seq, &a.identity, a.occurrence).cmp(&(b.call_seq, &b.identity, b.occurrence))
+    });
+    Ok(rows)
 }
 
 /// The run's events with `seq > after_seq`, in order. Events this build cannot decode (from a

@@ -14,8 +14,8 @@ use super::schema::with_holder;
 use super::starts::PendingStarts;
 use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue, Step};
 use super::writes::{
-    EventChunks, apply_write, call_started, claim, create_run, mark_interrupted, record_end,
-    write_usage,
+    CallRows, EventChunks, apply_write, call_started, claim, create_run, mark_interrupted,
+    record_end, write_usage,
 };
 use futures::channel::oneshot;
 use odw_protocol::{Budget, RunId, RunState, Usage};
@@ -298,6 +298,8 @@ pub(crate) struct Writer {
     file: Option<(u64, u64)>,
     /// Call starts not written yet (see `starts`).
     starts: PendingStarts,
+    /// Where each call's row is (see `writes::CallRows`).
+    rows: CallRows,
 }
 
 /// The (device, inode) of the file at `path`.
@@ -316,6 +318,7 @@ impl Writer {
             failures: 0,
             first_failure: None,
             starts: PendingStarts::default(),
+            rows: CallRows::default(),
         }
     }
 
@@ -366,9 +369,14 @@ impl Writer {
             &self.path,
             batch,
             &mut self.starts,
+            &mut self.rows,
             due,
             &mut out,
         );
+        if outcome.is_err() {
+            // Rows the batch inserted were rolled back with it.
+            self.rows.forget_all();
+        }
         for message in failed {
             self.fail(message);
         }
@@ -449,6 +457,7 @@ fn apply_batch(
     path: &std::path::Path,
     batch: &mut [WriteOp],
     starts: &mut PendingStarts,
+    rows: &mut CallRows,
     due: Instant,
     out: &mut Out<'_>,
 ) -> Result<(), JournalError> {
@@ -499,7 +508,7 @@ fn apply_batch(
             }
             WriteOp::Write(Write::CallFinished(end)) => {
                 let start = starts.take(&end.run_id, &end.identity, end.occurrence);
-                let written = record_end(conn, end, start.as_ref());
+                let written = record_end(conn, rows, end, start.as_ref());
                 if let Err(message) = written {
                     failed.push(message);
                 }
@@ -516,10 +525,16 @@ fn apply_batch(
                     _ => Vec::new(),
                 };
                 for start in held {
-                    write_start(conn, &start, failed);
+                    write_start(conn, rows, &start, failed);
                 }
-                if let Err(message) = apply_write(conn, write) {
+                if let Err(message) = apply_write(conn, rows, write) {
                     failed.push(message);
+                }
+                // An ended run's rows are not needed any more (a later write reloads them).
+                if let Write::SetState { run_id, state, .. } = &*write
+                    && *state != RunState::Running
+                {
+                    rows.forget(run_id);
                 }
                 continue;
             }
@@ -528,6 +543,7 @@ fn apply_batch(
         }
         match std::mem::replace(slot, WriteOp::Taken) {
             WriteOp::CreateRun(run, reply) => {
+                rows.forget(&run.run_id);
                 let result = create_run(conn, &run).map_err(|e| JournalError::sqlite(path, e));
                 let result = result.and_then(|inserted| match inserted {
                     true => Ok(()),
@@ -541,6 +557,8 @@ fn apply_batch(
                 reset,
                 reply,
             } => {
+                // Another process may have written the run's calls since they were read.
+                rows.forget(&run_id);
                 let result = claim(conn, path, &run_id, &owner, reset.as_ref());
                 pending.push(Pending::Done(reply, result));
             }
@@ -554,7 +572,7 @@ fn apply_batch(
     }
     events.write(conn, failed);
     for start in starts.take_due(due) {
-        write_start(conn, &start, failed);
+        write_start(conn, rows, &start, failed);
     }
     for slot in batch.iter() {
         if let WriteOp::Usage(run_id, u) = slot {
@@ -575,8 +593,13 @@ fn apply_batch(
     Ok(())
 }
 
-fn write_start(conn: &Connection, start: &CallStart, failed: &mut Vec<String>) {
-    if let Err(e) = call_started(conn, start) {
+fn write_start(
+    conn: &Connection,
+    rows: &mut CallRows,
+    start: &CallStart,
+    failed: &mut Vec<String>,
+) {
+    if let Err(e) = call_started(conn, rows, start) {
         failed.push(format!(
             "start of call {} of run {}: {e}",
             start.call_seq, start.run_id

@@ -11,6 +11,7 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::BuildHasher;
 use std::path::Path;
 
 impl ToSql for NondetValue {
@@ -178,7 +179,11 @@ pub(super) fn mark_interrupted(conn: &Connection) -> rusqlite::Result<Vec<RunId>
 }
 
 /// Applies one fire-and-forget write; the error says which write failed.
-pub(super) fn apply_write(conn: &Connection, write: &Write) -> Result<(), String> {
+pub(super) fn apply_write(
+    conn: &Connection,
+    rows: &mut CallRows,
+    write: &Write,
+) -> Result<(), String> {
     match write {
         Write::SetState {
             run_id,
@@ -211,9 +216,9 @@ pub(super) fn apply_write(conn: &Connection, write: &Write) -> Result<(), String
         Write::Event { run_id, seq, .. } => Err(format!(
             "event {seq} of run {run_id}: events are written in chunks, not one by one"
         )),
-        Write::CallStarted(c) => call_started(conn, c)
+        Write::CallStarted(c) => call_started(conn, rows, c)
             .map_err(|e| format!("start of call {} of run {}: {e}", c.call_seq, c.run_id)),
-        Write::CallFinished(c) => record_end(conn, c, None),
+        Write::CallFinished(c) => record_end(conn, rows, c, None),
         Write::Nondet {
             run_id,
             seq,
@@ -290,43 +295,201 @@ fn step(conn: &Connection, s: &Step) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Records a call as running. A call that already succeeded is left alone: results are
-/// recorded exactly once. Counters describe the latest execution, so they restart at zero.
-pub(super) fn call_started(conn: &Connection, c: &CallStart) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, phase, model, status, \
-         started_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8) \
-         ON CONFLICT (run_id, identity, occurrence) DO UPDATE SET \
-         call_seq = excluded.call_seq, label = excluded.label, phase = excluded.phase, \
-         model = excluded.model, status = 'running', result = NULL, error_code = NULL, \
-         error = NULL, tokens_in = 0, tokens_out = 0, cost_usd = 0, attempts = 0, \
-         started_ms = excluded.started_ms, finished_ms = NULL \
-         WHERE calls.status <> 'succeeded'",
-    )?
-    .execute(params![
-        c.run_id.0,
-        to_i64(c.call_seq),
-        c.identity,
-        c.occurrence,
-        c.label,
-        c.phase,
-        c.model,
-        to_i64(c.started_ms),
-    ])?;
-    Ok(())
+/// The call rows of the runs this writer touched: `calls` has no unique index (schema V7),
+/// so the writer itself keeps one row per call, finding it here instead of in an index. A
+/// run's rows are loaded on first use and forgotten when another process may have written
+/// them (a claim), when the run ends, and after a batch that did not commit.
+#[derive(Default)]
+pub(super) struct CallRows {
+    runs: HashMap<RunId, RunCalls>,
+    hasher: foldhash::fast::RandomState,
 }
 
-/// Records how a call ended, with its held start when there is one (see `starts`).
+/// One run's calls, by a hash of (identity, occurrence); a collision shares the vector.
+#[derive(Default)]
+struct RunCalls(HashMap<u64, Vec<Known>>);
+
+struct Known {
+    identity: Box<str>,
+    occurrence: u32,
+    rowid: i64,
+    succeeded: bool,
+}
+
+impl CallRows {
+    /// Forgets what is known of one run's rows.
+    pub(super) fn forget(&mut self, run_id: &RunId) {
+        self.runs.remove(run_id);
+    }
+
+    /// Forgets every run's rows (a batch rolled back: rows it inserted do not exist).
+    pub(super) fn forget_all(&mut self) {
+        self.runs.clear();
+    }
+
+    fn key(&self, identity: &str, occurrence: u32) -> u64 {
+        self.hasher.hash_one((identity, occurrence))
+    }
+
+    /// The row of a call: `Ok(None)` when it has none yet.
+    fn find(
+        &mut self,
+        conn: &Connection,
+        run_id: &RunId,
+        identity: &str,
+        occurrence: u32,
+    ) -> rusqlite::Result<Option<(i64, bool)>> {
+        let key = self.key(identity, occurrence);
+        if !self.runs.contains_key(run_id) {
+            let loaded = self.load(conn, run_id)?;
+            self.runs.insert(run_id.clone(), loaded);
+        }
+        Ok(self.runs[run_id]
+            .0
+            .get(&key)
+            .and_then(|v| {
+                v.iter()
+                    .find(|k| k.occurrence == occurrence && &*k.identity == identity)
+            })
+            .map(|k| (k.rowid, k.succeeded)))
+    }
+
+    /// Reads a run's rows. Should two processes ever have written one call twice, the first
+    /// success is its row (a success is never replaced), or else the latest row.
+    fn load(&self, conn: &Connection, run_id: &RunId) -> rusqlite::Result<RunCalls> {
+        let mut calls = RunCalls::default();
+        let mut st = conn.prepare_cached(
+            "SELECT rowid, identity, occurrence, status FROM calls WHERE run_id = ?1 \
+             ORDER BY rowid",
+        )?;
+        let mut rows = st.query([&run_id.0])?;
+        while let Some(r) = rows.next()? {
+            let (rowid, identity, occurrence): (i64, String, u32) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
+            let succeeded = r.get_ref(3)?.as_str()? == "succeeded";
+            let known = calls.0.entry(self.key(&identity, occurrence)).or_default();
+            match known
+                .iter_mut()
+                .find(|k| k.occurrence == occurrence && *k.identity == *identity)
+            {
+                Some(k) if k.succeeded => {}
+                Some(k) => (k.rowid, k.succeeded) = (rowid, succeeded),
+                None => known.push(Known {
+                    identity: identity.into(),
+                    occurrence,
+                    rowid,
+                    succeeded,
+                }),
+            }
+        }
+        Ok(calls)
+    }
+
+    /// Notes a row this writer inserted or updated.
+    fn note(
+        &mut self,
+        run_id: &RunId,
+        identity: &str,
+        occurrence: u32,
+        rowid: i64,
+        succeeded: bool,
+    ) {
+        let key = self.key(identity, occurrence);
+        let Some(run) = self.runs.get_mut(run_id) else {
+            return;
+        };
+        let known = run.0.entry(key).or_default();
+        match known
+            .iter_mut()
+            .find(|k| k.occurrence == occurrence && &*k.identity == identity)
+        {
+            Some(k) => (k.rowid, k.succeeded) = (rowid, succeeded),
+            None => known.push(Known {
+                identity: identity.into(),
+                occurrence,
+                rowid,
+                succeeded,
+            }),
+        }
+    }
+}
+
+/// Records a call as running. A call that already succeeded is left alone: results are
+/// recorded exactly once. Counters describe the latest execution, so they restart at zero.
+pub(super) fn call_started(
+    conn: &Connection,
+    rows: &mut CallRows,
+    c: &CallStart,
+) -> rusqlite::Result<()> {
+    match rows.find(conn, &c.run_id, &c.identity, c.occurrence)? {
+        Some((_, true)) => Ok(()),
+        Some((rowid, false)) => {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE calls SET call_seq = ?2, label = ?3, phase = ?4, model = ?5, \
+                     status = 'running', result = NULL, error_code = NULL, error = NULL, \
+                     tokens_in = 0, tokens_out = 0, cost_usd = 0, attempts = 0, \
+                     started_ms = ?6, finished_ms = NULL WHERE rowid = ?1",
+                )?
+                .execute(params![
+                    rowid,
+                    to_i64(c.call_seq),
+                    c.label,
+                    c.phase,
+                    c.model,
+                    to_i64(c.started_ms),
+                ])?;
+            match changed {
+                0 => retry_after_reload(conn, rows, &c.run_id, |conn, rows| {
+                    call_started(conn, rows, c)
+                }),
+                _ => Ok(()),
+            }
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, phase, \
+                 model, status, started_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+            )?
+            .execute(params![
+                c.run_id.0,
+                to_i64(c.call_seq),
+                c.identity,
+                c.occurrence,
+                c.label,
+                c.phase,
+                c.model,
+                to_i64(c.started_ms),
+            ])?;
+            let rowid = conn.last_insert_rowid();
+            rows.note(&c.run_id, &c.identity, c.occurrence, rowid, false);
+            Ok(())
+        }
+    }
+}
+
+/// A row that was there is gone (deleted by someone else): learn the run's rows again and
+/// write once more.
+fn retry_after_reload(
+    conn: &Connection,
+    rows: &mut CallRows,
+    run_id: &RunId,
+    write: impl FnOnce(&Connection, &mut CallRows) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    rows.forget(run_id);
+    write(conn, rows)
+}
+
+/// Records how a call ended, with its held start when there is one (see `starts`): one row
+/// per call, and a succeeded row is never overwritten. Without a start row or a held start
+/// it still inserts one (with empty label and model), so a result is never lost.
 pub(super) fn record_end(
     conn: &Connection,
+    rows: &mut CallRows,
     end: &CallEnd,
     start: Option<&CallStart>,
 ) -> Result<(), String> {
-    match start {
-        Some(start) => call_ran(conn, start, end),
-        None => call_finished(conn, end),
-    }
-    .map_err(|e| {
+    write_end(conn, rows, end, start, true).map_err(|e| {
         format!(
             "end of call {}#{} of run {}: {e}",
             end.identity, end.occurrence, end.run_id
@@ -334,44 +497,112 @@ pub(super) fn record_end(
     })
 }
 
-/// Records a call that started and ended within one write: the row `call_started` and then
-/// `call_finished` would leave, in one statement.
-fn call_ran(conn: &Connection, c: &CallStart, e: &CallEnd) -> rusqlite::Result<()> {
+fn write_end(
+    conn: &Connection,
+    rows: &mut CallRows,
+    e: &CallEnd,
+    start: Option<&CallStart>,
+    may_retry: bool,
+) -> rusqlite::Result<()> {
     let (status, result, code, error) = outcome_columns(&e.outcome);
-    conn.prepare_cached(
-        "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, phase, model, status, \
-         result, error_code, error, tokens_in, tokens_out, cost_usd, attempts, started_ms, \
-         finished_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-         ON CONFLICT (run_id, identity, occurrence) DO UPDATE SET \
-         call_seq = excluded.call_seq, label = excluded.label, phase = excluded.phase, \
-         model = excluded.model, status = excluded.status, result = excluded.result, \
-         error_code = excluded.error_code, error = excluded.error, \
-         tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, \
-         cost_usd = excluded.cost_usd, attempts = excluded.attempts, \
-         started_ms = excluded.started_ms, finished_ms = excluded.finished_ms \
-         WHERE calls.status <> 'succeeded'",
-    )?
-    .execute(params![
-        c.run_id.0,
-        to_i64(c.call_seq),
-        c.identity,
-        c.occurrence,
-        c.label,
-        c.phase,
-        c.model,
-        status,
-        result,
-        code,
-        error,
-        to_i64(e.tokens_in),
-        to_i64(e.tokens_out),
-        e.cost_usd,
-        e.attempts,
-        to_i64(c.started_ms),
-        to_i64(e.finished_ms),
-    ])?;
-    Ok(())
+    let succeeded = status == "succeeded";
+    match rows.find(conn, &e.run_id, &e.identity, e.occurrence)? {
+        Some((_, true)) => Ok(()),
+        Some((rowid, false)) => {
+            let end_values = params![
+                rowid,
+                status,
+                result,
+                code,
+                error,
+                to_i64(e.tokens_in),
+                to_i64(e.tokens_out),
+                e.cost_usd,
+                e.attempts,
+                to_i64(e.finished_ms),
+            ];
+            let changed = match start {
+                None => conn
+                    .prepare_cached(
+                        "UPDATE calls SET status = ?2, result = ?3, error_code = ?4, \
+                         error = ?5, tokens_in = ?6, tokens_out = ?7, cost_usd = ?8, \
+                         attempts = ?9, finished_ms = ?10 WHERE rowid = ?1",
+                    )?
+                    .execute(end_values)?,
+                Some(c) => conn
+                    .prepare_cached(
+                        "UPDATE calls SET status = ?2, result = ?3, error_code = ?4, \
+                         error = ?5, tokens_in = ?6, tokens_out = ?7, cost_usd = ?8, \
+                         attempts = ?9, finished_ms = ?10, call_seq = ?11, label = ?12, \
+                         phase = ?13, model = ?14, started_ms = ?15 WHERE rowid = ?1",
+                    )?
+                    .execute(params![
+                        rowid,
+                        status,
+                        result,
+                        code,
+                        error,
+                        to_i64(e.tokens_in),
+                        to_i64(e.tokens_out),
+                        e.cost_usd,
+                        e.attempts,
+                        to_i64(e.finished_ms),
+                        to_i64(c.call_seq),
+                        c.label,
+                        c.phase,
+                        c.model,
+                        to_i64(c.started_ms),
+                    ])?,
+            };
+            if changed == 0 && may_retry {
+                return retry_after_reload(conn, rows, &e.run_id, |conn, rows| {
+                    write_end(conn, rows, e, start, false)
+                });
+            }
+            rows.note(&e.run_id, &e.identity, e.occurrence, rowid, succeeded);
+            Ok(())
+        }
+        None => {
+            let (call_seq, label, phase, model, started_ms) = match start {
+                Some(c) => (
+                    to_i64(c.call_seq),
+                    c.label.as_str(),
+                    c.phase.as_deref(),
+                    c.model.as_str(),
+                    Some(to_i64(c.started_ms)),
+                ),
+                None => (0, "", None, "", None),
+            };
+            conn.prepare_cached(
+                "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, phase, model, \
+                 status, result, error_code, error, tokens_in, tokens_out, cost_usd, attempts, \
+                 started_ms, finished_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?
+            .execute(params![
+                e.run_id.0,
+                call_seq,
+                e.identity,
+                e.occurrence,
+                label,
+                phase,
+                model,
+                status,
+                result,
+                code,
+                error,
+                to_i64(e.tokens_in),
+                to_i64(e.tokens_out),
+                e.cost_usd,
+                e.attempts,
+                started_ms,
+                to_i64(e.finished_ms),
+            ])?;
+            let rowid = conn.last_insert_rowid();
+            rows.note(&e.run_id, &e.identity, e.occurrence, rowid, succeeded);
+            Ok(())
+        }
+    }
 }
 
 type OutcomeColumns<'a> = (
@@ -388,38 +619,6 @@ fn outcome_columns(outcome: &CallOutcome) -> OutcomeColumns<'_> {
             ("failed", None, Some(code.as_str()), Some(message.as_str()))
         }
     }
-}
-
-/// Records how a call ended. Without a `call_started` row it still inserts one (with empty
-/// label and model) so a result is never lost; a succeeded row is never overwritten.
-fn call_finished(conn: &Connection, c: &CallEnd) -> rusqlite::Result<()> {
-    let (status, result, code, error) = outcome_columns(&c.outcome);
-    conn.prepare_cached(
-        "INSERT INTO calls (run_id, call_seq, identity, occurrence, label, model, status, result, \
-         error_code, error, tokens_in, tokens_out, cost_usd, attempts, finished_ms) \
-         VALUES (?1, 0, ?2, ?3, '', '', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-         ON CONFLICT (run_id, identity, occurrence) DO UPDATE SET \
-         status = excluded.status, result = excluded.result, error_code = excluded.error_code, \
-         error = excluded.error, tokens_in = excluded.tokens_in, \
-         tokens_out = excluded.tokens_out, cost_usd = excluded.cost_usd, \
-         attempts = excluded.attempts, finished_ms = excluded.finished_ms \
-         WHERE calls.status <> 'succeeded'",
-    )?
-    .execute(params![
-        c.run_id.0,
-        c.identity,
-        c.occurrence,
-        status,
-        result,
-        code,
-        error,
-        to_i64(c.tokens_in),
-        to_i64(c.tokens_out),
-        c.cost_usd,
-        c.attempts,
-        to_i64(c.finished_ms),
-    ])?;
-    Ok(())
 }
 
 /// The events of one batch, one row per run (see the `event_chunks` table): the JSON array

@@ -1,6 +1,7 @@
 //! Journal tests: schema, round trips and write failures here; batching and liveness beside.
 
 mod batching;
+mod call_rows;
 mod held_starts;
 mod liveness;
 
