@@ -346,8 +346,10 @@ pub(super) fn load_events(
 ) -> Result<Vec<RunEvent>, JournalError> {
     let chunks: Vec<String> = conn
         .prepare_cached(
-            "SELECT events FROM event_chunks WHERE run_id = ?1 AND last_seq > ?2 \
-             ORDER BY first_seq",
+            // The chunks after `after_seq`, and the one it falls in: index seeks only.
+            "SELECT events FROM event_chunks WHERE run_id = ?1 AND first_seq >= \
+             COALESCE((SELECT first_seq FROM event_chunks WHERE run_id = ?1 AND first_seq <= ?2 \
+             ORDER BY first_seq DESC LIMIT 1), 0) ORDER BY first_seq",
         )
         .and_then(|mut st| {
             st.query_map(params![run_id.0, to_i64(after_seq)], |r| r.get(0))?
@@ -379,13 +381,18 @@ pub(super) fn load_events(
     Ok(events)
 }
 
+/// The highest event seq of a run: its chunks are in seq order, so the last chunk by the
+/// `(run_id, first_seq)` index ends with it (`MAX(last_seq)` would read every chunk).
+pub(super) const LAST_SEQ: &str = "SELECT COALESCE((SELECT last_seq FROM event_chunks \
+     WHERE run_id = ?1 ORDER BY first_seq DESC LIMIT 1), 0)";
+
 /// The highest event seq of a run, 0 when it has none: a resume continues after it.
 pub(super) fn last_event_seq(
     conn: &Connection,
     path: &Path,
     run_id: &RunId,
 ) -> Result<u64, JournalError> {
-    conn.prepare_cached("SELECT COALESCE(MAX(last_seq), 0) FROM event_chunks WHERE run_id = ?1")
+    conn.prepare_cached(LAST_SEQ)
         .and_then(|mut st| st.query_row([&run_id.0], |r| r.get::<_, i64>(0)))
         .map(to_u64)
         .map_err(|e| JournalError::sqlite(path, e))

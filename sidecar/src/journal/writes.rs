@@ -700,7 +700,7 @@ impl<'a> EventChunks<'a> {
 }
 
 fn last_seq(conn: &Connection, run_id: &RunId) -> rusqlite::Result<u64> {
-    conn.prepare_cached("SELECT COALESCE(MAX(last_seq), 0) FROM event_chunks WHERE run_id = ?1")?
+    conn.prepare_cached(super::read::LAST_SEQ)?
         .query_row([&run_id.0], |r| r.get::<_, i64>(0))
         .map(to_u64)
 }

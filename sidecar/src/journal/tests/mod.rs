@@ -465,6 +465,21 @@ fn a_v5_journal_moves_its_events_into_chunks_and_keeps_the_events_view() {
     }
     j.flush().unwrap();
     assert_eq!(j.load_events(&id, 2).unwrap().len(), 3);
+    // From inside a chunk: only what follows.
+    let seqs = |after| -> Vec<u64> {
+        j.load_events(&id, after)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(seqs(0), vec![1, 2, 3, 4, 5]);
+    assert_eq!(seqs(1), vec![2, 3, 4, 5]);
+    assert_eq!(seqs(3), vec![4, 5]);
+    assert_eq!(seqs(4), vec![5]);
+    assert!(seqs(5).is_empty());
+    assert!(seqs(9).is_empty());
+    assert_eq!(j.last_event_seq(&id).unwrap(), 5);
     assert_eq!(j.integrity_check().unwrap(), "ok");
     let conn = Connection::open(&path).unwrap();
     let chunks: i64 = conn
