@@ -210,6 +210,9 @@ impl Queue {
         }
         s.urgent = false;
         std::mem::swap(&mut s.ops, into);
+        // Producers push under the lock: give them room for a batch like this one, so the
+        // vector does not grow (and copy itself) while they wait on each other.
+        s.ops = Vec::with_capacity(into.len().min(MAX_BATCH));
         Some(())
     }
 
