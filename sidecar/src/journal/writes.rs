@@ -509,51 +509,34 @@ fn write_end(
     match rows.find(conn, &e.run_id, &e.identity, e.occurrence)? {
         Some((_, true)) => Ok(()),
         Some((rowid, false)) => {
-            let end_values = params![
-                rowid,
-                status,
-                result,
-                code,
-                error,
-                to_i64(e.tokens_in),
-                to_i64(e.tokens_out),
-                e.cost_usd,
-                e.attempts,
-                to_i64(e.finished_ms),
-            ];
-            let changed = match start {
-                None => conn
-                    .prepare_cached(
-                        "UPDATE calls SET status = ?2, result = ?3, error_code = ?4, \
-                         error = ?5, tokens_in = ?6, tokens_out = ?7, cost_usd = ?8, \
-                         attempts = ?9, finished_ms = ?10 WHERE rowid = ?1",
-                    )?
-                    .execute(end_values)?,
-                Some(c) => conn
-                    .prepare_cached(
-                        "UPDATE calls SET status = ?2, result = ?3, error_code = ?4, \
-                         error = ?5, tokens_in = ?6, tokens_out = ?7, cost_usd = ?8, \
-                         attempts = ?9, finished_ms = ?10, call_seq = ?11, label = ?12, \
-                         phase = ?13, model = ?14, started_ms = ?15 WHERE rowid = ?1",
-                    )?
-                    .execute(params![
-                        rowid,
-                        status,
-                        result,
-                        code,
-                        error,
-                        to_i64(e.tokens_in),
-                        to_i64(e.tokens_out),
-                        e.cost_usd,
-                        e.attempts,
-                        to_i64(e.finished_ms),
-                        to_i64(c.call_seq),
-                        c.label,
-                        c.phase,
-                        c.model,
-                        to_i64(c.started_ms),
-                    ])?,
-            };
+            // Without a held start the start's columns stay as they are (`?11` is NULL).
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE calls SET status = ?2, result = ?3, error_code = ?4, error = ?5, \
+                     tokens_in = ?6, tokens_out = ?7, cost_usd = ?8, attempts = ?9, \
+                     finished_ms = ?10, call_seq = coalesce(?11, call_seq), \
+                     label = coalesce(?12, label), \
+                     phase = CASE WHEN ?11 IS NULL THEN phase ELSE ?13 END, \
+                     model = coalesce(?14, model), started_ms = coalesce(?15, started_ms) \
+                     WHERE rowid = ?1",
+                )?
+                .execute(params![
+                    rowid,
+                    status,
+                    result,
+                    code,
+                    error,
+                    to_i64(e.tokens_in),
+                    to_i64(e.tokens_out),
+                    e.cost_usd,
+                    e.attempts,
+                    to_i64(e.finished_ms),
+                    start.map(|c| to_i64(c.call_seq)),
+                    start.map(|c| c.label.as_str()),
+                    start.and_then(|c| c.phase.as_deref()),
+                    start.map(|c| c.model.as_str()),
+                    start.map(|c| to_i64(c.started_ms)),
+                ])?;
             if changed == 0 && may_retry {
                 return retry_after_reload(conn, rows, &e.run_id, |conn, rows| {
                     write_end(conn, rows, e, start, false)

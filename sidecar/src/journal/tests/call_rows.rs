@@ -2,18 +2,7 @@
 
 use super::*;
 
-fn start(run: &str, identity: &str, seq: u64) -> CallStart {
-    CallStart {
-        run_id: RunId::from(run),
-        call_seq: seq,
-        identity: identity.into(),
-        occurrence: 0,
-        label: format!("label {seq}"),
-        phase: None,
-        model: "m".into(),
-        started_ms: seq,
-    }
-}
+use super::call_start as start;
 
 fn failed(run: &str, identity: &str) -> CallEnd {
     CallEnd {

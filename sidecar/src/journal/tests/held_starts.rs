@@ -5,18 +5,7 @@ use super::*;
 use crate::journal::starts::START_DELAY;
 use std::time::Duration;
 
-fn start(run: &str, identity: &str, seq: u64) -> CallStart {
-    CallStart {
-        run_id: RunId::from(run),
-        call_seq: seq,
-        identity: identity.into(),
-        occurrence: 0,
-        label: format!("label {seq}"),
-        phase: Some("map".into()),
-        model: "m".into(),
-        started_ms: 1_000 + seq,
-    }
-}
+use super::call_start as start;
 
 fn calls(j: &Journal, run: &str) -> Vec<CallRow> {
     j.load_calls(&RunId::from(run)).unwrap()

@@ -45,6 +45,20 @@ fn event(run: &str, seq: u64, kind: EventKind) -> RunEvent {
     }
 }
 
+/// A call's start with a label and start time derived from `seq`.
+fn call_start(run: &str, identity: &str, seq: u64) -> CallStart {
+    CallStart {
+        run_id: RunId::from(run),
+        call_seq: seq,
+        identity: identity.into(),
+        occurrence: 0,
+        label: format!("label {seq}"),
+        phase: Some("map".into()),
+        model: "m".into(),
+        started_ms: 1_000 + seq,
+    }
+}
+
 fn succeeded(run: &str, identity: &str, occurrence: u32, result: Value) -> CallEnd {
     CallEnd {
         run_id: RunId::from(run),
