@@ -485,7 +485,7 @@ fn apply_batch(
         return Err(e);
     }
     // Usage is absolute, so only the last update per run in a batch needs writing.
-    let mut usage: HashMap<&RunId, &Usage> = HashMap::new();
+    let mut usage: HashMap<&RunId, &Usage, foldhash::fast::RandomState> = HashMap::default();
     let mut events = EventChunks::default();
     for slot in batch.iter_mut() {
         match slot {

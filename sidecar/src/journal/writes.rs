@@ -608,7 +608,8 @@ fn outcome_columns(outcome: &CallOutcome) -> OutcomeColumns<'_> {
 /// is built as the events are read, and each run's chunk is one insert at the end.
 #[derive(Default)]
 pub(super) struct EventChunks<'a> {
-    runs: HashMap<&'a RunId, Chunk>,
+    /// Looked up once per event: a fast hasher (the keys are this process's run ids).
+    runs: HashMap<&'a RunId, Chunk, foldhash::fast::RandomState>,
 }
 
 struct Chunk {
