@@ -7,6 +7,7 @@
 //! Every method except [`Journal::flush_async`] may block (SQLite, the busy timeout): call them
 //! from async code through `tokio::task::spawn_blocking`.
 
+mod checkpoint;
 mod error;
 mod owner;
 mod read;
@@ -54,6 +55,9 @@ struct Inner {
     queue: Arc<Queue>,
     reader: Mutex<Connection>,
     writer: Option<JoinHandle<()>>,
+    /// Declared after `reader`: it stops last, so its connection is the one that closes the
+    /// database (and checkpoints what is left).
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 impl Drop for Inner {
@@ -88,8 +92,9 @@ impl Journal {
         }
         let conn = schema::open_writer(path)?;
         let reader = schema::open_reader(path)?;
+        let (checkpointer, nudge) = checkpoint::Checkpointer::start(path)?;
         let queue = Arc::new(Queue::new());
-        let writer = Writer::new(conn, path.to_path_buf(), queue.clone());
+        let writer = Writer::new(conn, path.to_path_buf(), queue.clone(), nudge);
         let handle = std::thread::Builder::new()
             .name("odw-journal".into())
             .spawn(move || writer.run())
@@ -100,6 +105,7 @@ impl Journal {
                 queue,
                 reader: Mutex::new(reader),
                 writer: Some(handle),
+                _checkpointer: checkpointer,
             }),
         })
     }
@@ -107,6 +113,12 @@ impl Journal {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Background checkpoints completed, and the WAL frames the last one left copied.
+    #[cfg(test)]
+    fn checkpoints(&self) -> (u64, u64) {
+        self.inner._checkpointer.stats()
     }
 
     fn stopped(&self) -> JournalError {

@@ -255,12 +255,13 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, JournalError> {
     // latest commits, which costs a repeated call, never a corrupt database.
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| JournalError::sqlite(path, e))?;
-    // A checkpoint copies the WAL into the database and syncs both; at the default of every
-    // 1,000 pages a large fan-out checkpoints many times, rewriting the same hot pages (the
-    // tails of `event_chunks` and `calls`) each time. 16,000 pages (64 MB) does it a sixteenth
-    // as often (measured: 11% less writer CPU than 4,000 on a 10,000-agent fan-out); the size
-    // limit truncates the WAL after a checkpoint so the file does not stay large, and the last
-    // connection to close checkpoints and removes it.
+    // A checkpoint copies the WAL into the database and syncs both. The journal's checkpoint
+    // thread does that beside the writer (see `checkpoint`); the writer's own autocheckpoint is
+    // only the fallback should that thread fall behind, so it fires late: every 16,000 pages
+    // (64 MB) rather than SQLite's 1,000, which rewrote the same hot pages (the tails of
+    // `event_chunks` and `calls`) many times in a large fan-out. The size limit truncates the
+    // WAL after a checkpoint so the file does not stay large, and the last connection to
+    // close checkpoints what is left and removes it.
     conn.pragma_update(None, "wal_autocheckpoint", 16000)
         .map_err(|e| JournalError::sqlite(path, e))?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)

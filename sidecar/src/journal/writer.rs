@@ -8,6 +8,7 @@
 //! that fails is logged, counted and reported by the next `flush`; it does not abort the batch,
 //! because SQLite rolls back only the failing statement.
 
+use super::checkpoint::Nudge;
 use super::error::JournalError;
 use super::owner::Owner;
 use super::schema::with_holder;
@@ -303,6 +304,8 @@ pub(crate) struct Writer {
     starts: PendingStarts,
     /// Where each call's row is (see `writes::CallRows`).
     rows: CallRows,
+    /// Told about each commit, to copy the WAL into the database meanwhile.
+    checkpoints: Nudge,
 }
 
 /// The (device, inode) of the file at `path`.
@@ -312,7 +315,12 @@ fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection, path: PathBuf, queue: std::sync::Arc<Queue>) -> Writer {
+    pub(crate) fn new(
+        conn: Connection,
+        path: PathBuf,
+        queue: std::sync::Arc<Queue>,
+        checkpoints: Nudge,
+    ) -> Writer {
         Writer {
             file: file_identity(&path),
             conn,
@@ -322,6 +330,7 @@ impl Writer {
             first_failure: None,
             starts: PendingStarts::default(),
             rows: CallRows::default(),
+            checkpoints,
         }
     }
 
@@ -376,9 +385,14 @@ impl Writer {
             due,
             &mut out,
         );
-        if outcome.is_err() {
+        match outcome {
+            Ok(()) => {
+                if self.checkpoints.committed(batch.len()) {
+                    super::checkpoint::finish(&self.conn, &self.path);
+                }
+            }
             // Rows the batch inserted were rolled back with it.
-            self.rows.forget_all();
+            Err(_) => self.rows.forget_all(),
         }
         for message in failed {
             self.fail(message);

@@ -182,3 +182,54 @@ fn journal_is_shareable_across_threads() {
     fn assert_traits<T: Clone + Send + Sync + 'static>() {}
     assert_traits::<Journal>();
 }
+
+#[test]
+fn background_checkpoints_keep_the_wal_short_and_lose_nothing() {
+    let (dir, j) = temp_journal();
+    let id = RunId::from("r-ckpt");
+    j.create_run(&new_run("r-ckpt", Owner::current())).unwrap();
+    let wal = dir.path().join(".odw/odw.db-wal");
+    let label = "x".repeat(400);
+    let (rounds, per_round) = (8, checkpoint::EVERY_WRITES as u64 + 1);
+    let mut seq = 0;
+    for _ in 0..rounds {
+        let before = j.checkpoints().0;
+        for _ in 0..per_round {
+            seq += 1;
+            j.append_event(&event(
+                "r-ckpt",
+                seq,
+                EventKind::AgentQueued {
+                    call: seq,
+                    label: label.clone(),
+                    model: "m".into(),
+                    phase: None,
+                },
+            ));
+        }
+        j.flush().unwrap();
+        // The round's writes are enough for a checkpoint; it runs on its own thread.
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        while j.checkpoints().0 == before {
+            assert!(Instant::now() < deadline, "no background checkpoint came");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    // Each round's first commit copies what the checkpoint left and the next one starts the
+    // WAL over, so the file holds about one round of frames, not all eight.
+    let written = seq * 450;
+    let wal_len = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        wal_len < written / 3,
+        "WAL is {wal_len} bytes after {written} bytes of events: it was never restarted"
+    );
+    drop(j);
+    assert!(
+        !wal.exists(),
+        "the last connection to close removes the WAL"
+    );
+    let j = Journal::open(&dir.path().join(".odw/odw.db")).unwrap();
+    let events = j.load_events(&id, 0).unwrap();
+    assert_eq!(events.len() as u64, seq);
+    assert!(events.iter().zip(1..).all(|(e, s)| e.seq == s));
+}

@@ -101,6 +101,7 @@ fn main() {
     let mut memory_mb: Option<u64> = None;
     let mut tool_only = false;
     let mut overhead_vs: Option<Vec<PathBuf>> = None;
+    let mut pairs = 5;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -117,6 +118,14 @@ fn main() {
             "--overhead-vs" => overhead_vs
                 .get_or_insert_with(Vec::new)
                 .push(PathBuf::from(args.next().expect("--overhead-vs PATH"))),
+            // How many on/off pairs `--overhead` runs per binary.
+            "--pairs" => {
+                pairs = args
+                    .next()
+                    .and_then(|k| k.parse().ok())
+                    .filter(|&k| k > 0)
+                    .expect("--pairs K (K ≥ 1)")
+            }
             // Only the default-options fan-out of N items (C=256, zero latency), for large N.
             "--memory-mb" => {
                 memory_mb = Some(
@@ -131,7 +140,7 @@ fn main() {
                     .expect("--fan-out N"),
             ),
             other => panic!(
-                "unknown argument {other}; usage: odw-bench [--odw PATH] [--quick] [--tool-loop] [--fan-out N]…"
+                "unknown argument {other}; usage: odw-bench [--odw PATH] [--quick] [--tool-loop] [--overhead] [--overhead-vs PATH]… [--pairs K] [--fan-out N]…"
             ),
         }
     }
@@ -159,7 +168,7 @@ fn main() {
                 .iter()
                 .map(|p| p.canonicalize().expect("canonical odw path")),
         );
-        overhead(&rt, &odws, if quick { 1000 } else { 10_000 }, 5);
+        overhead(&rt, &odws, if quick { 1000 } else { 10_000 }, pairs);
         return;
     }
     if !fan_out.is_empty() {
@@ -399,9 +408,11 @@ fn overhead(rt: &tokio::runtime::Runtime, odws: &[PathBuf], n: usize, pairs: usi
         ProviderOptions::default().record_requests(false),
     ));
     let nargs = format!("{{\"n\":{n}}}");
-    let mut walls = vec![(Vec::new(), Vec::new()); odws.len()];
+    // Per binary: (wall, CPU) of each run with the journal, and without.
+    type Runs = Vec<(Duration, Duration)>;
+    let mut runs: Vec<(Runs, Runs)> = vec![(Vec::new(), Vec::new()); odws.len()];
     for _ in 0..pairs {
-        for (odw, (with, without)) in odws.iter().zip(walls.iter_mut()) {
+        for (odw, (with, without)) in odws.iter().zip(runs.iter_mut()) {
             for journal in [true, false] {
                 let ws = workspace(&provider, 256);
                 let mut args = vec!["run", "fan.workflow.js", "--json", "--quiet"];
@@ -411,22 +422,43 @@ fn overhead(rt: &tokio::runtime::Runtime, odws: &[PathBuf], n: usize, pairs: usi
                 args.extend(["--args", &nargs]);
                 let m = run(odw, ws.path(), &args);
                 assert!(m.ok, "run failed: {}", m.stdout);
-                let into: &mut Vec<Duration> = if journal { with } else { without };
-                into.push(m.wall);
+                let into = if journal { &mut *with } else { &mut *without };
+                into.push((m.wall, m.cpu));
             }
         }
     }
-    println!("| odw | on (median) | off (median) | ratio on/off |\n|---|---:|---:|---:|");
-    for (odw, (with, without)) in odws.iter().zip(walls.iter_mut()) {
-        with.sort();
-        without.sort();
-        let (on, off) = (with[pairs / 2], without[pairs / 2]);
+    println!(
+        "| odw | wall on (median) | wall off (median) | ratio of medians | median of pair ratios | journal wall per agent | CPU ratio (median of pairs) | journal CPU per agent |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (odw, (with, without)) in odws.iter().zip(runs.iter()) {
+        let secs = |v: &Runs, cpu: bool| -> Vec<f64> {
+            v.iter()
+                .map(|(w, c)| if cpu { c } else { w }.as_secs_f64())
+                .collect()
+        };
+        // Each pair ran back to back, so its ratio is the least touched by the machine's drift.
+        let pair_ratios = |cpu: bool| -> Vec<f64> {
+            secs(with, cpu)
+                .iter()
+                .zip(secs(without, cpu))
+                .map(|(on, off)| on / off)
+                .collect()
+        };
+        let (on, off) = (median(secs(with, false)), median(secs(without, false)));
+        let (cpu_on, cpu_off) = (median(secs(with, true)), median(secs(without, true)));
         println!(
-            "| {} | {:.3} s | {:.3} s | {:.3}× |",
+            "| {} | {on:.3} s | {off:.3} s | {:.3}× | {:.3}× | {:.1} µs | {:.3}× | {:.1} µs |",
             odw.display(),
-            on.as_secs_f64(),
-            off.as_secs_f64(),
-            on.as_secs_f64() / off.as_secs_f64()
+            on / off,
+            median(pair_ratios(false)),
+            (on - off) * 1e6 / n as f64,
+            median(pair_ratios(true)),
+            (cpu_on - cpu_off) * 1e6 / n as f64,
         );
     }
 }
