@@ -15,7 +15,7 @@ use super::schema::with_holder;
 use super::starts::PendingStarts;
 use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue, Step};
 use super::writes::{
-    CallRows, EventChunks, apply_write, call_started, claim, create_run, mark_interrupted,
+    CallRows, EventChunks, Stmts, apply_write, call_started, claim, create_run, mark_interrupted,
     record_end, write_usage,
 };
 use futures::channel::oneshot;
@@ -499,6 +499,7 @@ fn apply_batch(
         return Err(e);
     }
     // Usage is absolute, so only the last update per run in a batch needs writing.
+    let mut sql = Stmts::new(conn);
     let mut usage: HashMap<&RunId, &Usage, foldhash::fast::RandomState> = HashMap::default();
     let mut events = EventChunks::default();
     for slot in batch.iter_mut() {
@@ -525,7 +526,7 @@ fn apply_batch(
             }
             WriteOp::Write(Write::CallFinished(end)) => {
                 let start = starts.take(&end.run_id, &end.identity, end.occurrence);
-                let written = record_end(conn, rows, end, start.as_ref());
+                let written = record_end(&mut sql, rows, end, start.as_ref());
                 if let Err(message) = written {
                     failed.push(message);
                 }
@@ -542,9 +543,9 @@ fn apply_batch(
                     _ => Vec::new(),
                 };
                 for start in held {
-                    write_start(conn, rows, &start, failed);
+                    write_start(&mut sql, rows, &start, failed);
                 }
-                if let Err(message) = apply_write(conn, rows, write) {
+                if let Err(message) = apply_write(&mut sql, rows, write) {
                     failed.push(message);
                 }
                 // An ended run's rows are not needed any more (a later write reloads them).
@@ -589,7 +590,7 @@ fn apply_batch(
     }
     events.write(conn, failed);
     for start in starts.take_due(due) {
-        write_start(conn, rows, &start, failed);
+        write_start(&mut sql, rows, &start, failed);
     }
     for slot in batch.iter() {
         if let WriteOp::Usage(run_id, u) = slot {
@@ -611,12 +612,12 @@ fn apply_batch(
 }
 
 fn write_start(
-    conn: &Connection,
+    sql: &mut Stmts<'_>,
     rows: &mut CallRows,
     start: &CallStart,
     failed: &mut Vec<String>,
 ) {
-    if let Err(e) = call_started(conn, rows, start) {
+    if let Err(e) = call_started(sql, rows, start) {
         failed.push(format!(
             "start of call {} of run {}: {e}",
             start.call_seq, start.run_id
