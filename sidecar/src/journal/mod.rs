@@ -9,6 +9,7 @@
 
 mod checkpoint;
 mod error;
+mod events;
 mod owner;
 mod read;
 mod schema;
@@ -197,20 +198,14 @@ impl Journal {
     /// Appends an event; its `seq` must be new for the run (see [`Journal::last_event_seq`]).
     /// Queued.
     pub fn append_event(&self, event: &RunEvent) {
-        let payload = match serde_json::to_string(&event.kind) {
-            Ok(p) => p,
+        let queued = events::serialize(event, |item| self.inner.queue.push_event(event, item));
+        match queued {
+            Ok(true) => {}
+            Ok(false) => tracing::error!("{}", self.stopped()),
             Err(e) => {
-                tracing::error!(run = %event.run_id, seq = event.seq, "unserializable event: {e}");
-                return;
+                tracing::error!(run = %event.run_id, seq = event.seq, "unserializable event: {e}")
             }
-        };
-        self.write(Write::Event {
-            run_id: event.run_id.clone(),
-            seq: event.seq,
-            time_ms: event.time_ms,
-            kind: event.kind.name(),
-            payload,
-        });
+        }
     }
 
     /// Records a call as `running` (a call that already succeeded is left alone). Queued, and

@@ -358,7 +358,7 @@ pub(super) fn load_events(
         .map_err(|e| JournalError::sqlite(path, e))?;
     let mut events = Vec::new();
     for chunk in chunks {
-        // Each event is `[seq, time_ms, kind, payload]`; written by `writes::EventChunks`.
+        // Each event is `[seq, time_ms, kind, payload]`; written by `events::write`.
         let rows: Vec<(u64, u64, String, Value)> = serde_json::from_str(&chunk)
             .map_err(|e| JournalError::bad_data(path, "event chunk", e))?;
         for (seq, time_ms, _kind, payload) in rows {

@@ -10,16 +10,17 @@
 
 use super::checkpoint::Nudge;
 use super::error::JournalError;
+use super::events::{EventBuffers, RunEvents};
 use super::owner::Owner;
 use super::schema::with_holder;
 use super::starts::PendingStarts;
 use super::types::{CallEnd, CallStart, Checkpoint, NewRun, NondetValue, Step};
 use super::writes::{
-    CallRows, EventChunks, Stmts, apply_write, call_started, claim, create_run, mark_interrupted,
-    record_end, write_usage,
+    CallRows, Stmts, apply_write, call_started, claim, create_run, mark_interrupted, record_end,
+    write_usage,
 };
 use futures::channel::oneshot;
-use odw_protocol::{Budget, RunId, RunState, Usage};
+use odw_protocol::{Budget, RunEvent, RunId, RunState, Usage};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -97,6 +98,8 @@ struct QueueState {
     ops: Vec<WriteOp>,
     /// The writer's last finished batch, for a producer to drop.
     spent: Vec<WriteOp>,
+    /// Events, one chunk per run (see `events`).
+    events: EventBuffers,
     /// The writer is blocked in `ready.wait`, so a push must wake it (one syscall saved per
     /// write while it is busy committing).
     waiting: bool,
@@ -153,6 +156,27 @@ impl Queue {
         true
     }
 
+    /// Queues an event (`item`, serialized by `events::serialize`); `false` when the writer is
+    /// gone.
+    pub(crate) fn push_event(&self, event: &RunEvent, item: &[u8]) -> bool {
+        let wake = {
+            let mut s = self.lock();
+            if s.stopped || s.closed {
+                return false;
+            }
+            s.events.push(event, item);
+            std::mem::take(&mut s.waiting)
+                || (s.lingering && s.ops.len() + s.events.count >= LINGER_OPS && {
+                    s.lingering = false;
+                    true
+                })
+        };
+        if wake {
+            self.ready.notify_one();
+        }
+        true
+    }
+
     /// Lets the writer finish what is queued and exit.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
@@ -171,10 +195,15 @@ impl Queue {
     ///
     /// With `wake_at` (a held call start falls due then), it returns an empty batch at that
     /// time if nothing was queued.
-    fn take(&self, into: &mut Vec<WriteOp>, wake_at: Option<Instant>) -> Option<()> {
+    fn take(
+        &self,
+        into: &mut Vec<WriteOp>,
+        events: &mut Vec<RunEvents>,
+        wake_at: Option<Instant>,
+    ) -> Option<()> {
         let mut s = self.lock();
-        let busy = !s.ops.is_empty();
-        while s.ops.is_empty() {
+        let busy = !s.ops.is_empty() || !s.events.is_empty();
+        while s.ops.is_empty() && s.events.is_empty() {
             if s.closed {
                 return None;
             }
@@ -196,7 +225,7 @@ impl Queue {
         }
         if busy {
             let deadline = std::time::Instant::now() + LINGER;
-            while !s.urgent && !s.closed && s.ops.len() < LINGER_OPS {
+            while !s.urgent && !s.closed && s.ops.len() + s.events.count < LINGER_OPS {
                 let now = std::time::Instant::now();
                 if now >= deadline {
                     break;
@@ -210,6 +239,7 @@ impl Queue {
             s.lingering = false;
         }
         s.urgent = false;
+        s.events.take(events);
         std::mem::swap(&mut s.ops, into);
         // Producers push under the lock: give them room for a batch like this one, so the
         // vector does not grow (and copy itself) while they wait on each other.
@@ -218,9 +248,11 @@ impl Queue {
     }
 
     /// Gives a finished batch back for a producer to free; drops it here if the previous one
-    /// was not picked up yet (no producer is pushing, so nobody competes for the arena).
-    fn give_back(&self, batch: Vec<WriteOp>) {
+    /// was not picked up yet (no producer is pushing, so nobody competes for the arena). The
+    /// event buffers are kept for reuse.
+    fn give_back(&self, batch: Vec<WriteOp>, events: &mut Vec<RunEvents>) {
         let mut s = self.lock();
+        s.events.give_back(events);
         if s.spent.is_empty() && !s.stopped {
             s.spent = batch;
         } else {
@@ -239,6 +271,7 @@ impl Drop for StopOnExit<'_> {
         let (ops, spent) = {
             let mut s = self.0.lock();
             s.stopped = true;
+            s.events = EventBuffers::default();
             (std::mem::take(&mut s.ops), std::mem::take(&mut s.spent))
         };
         drop((ops, spent));
@@ -253,13 +286,6 @@ pub(crate) enum Write {
         error: Option<String>,
         result: Option<String>,
         time_ms: u64,
-    },
-    Event {
-        run_id: RunId,
-        seq: u64,
-        time_ms: u64,
-        kind: &'static str,
-        payload: String,
     },
     CallStarted(CallStart),
     CallFinished(CallEnd),
@@ -338,27 +364,34 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let queue = self.queue.clone();
         let _stop = StopOnExit(&queue);
-        let mut batch = Vec::new();
-        while queue.take(&mut batch, self.starts.next_due()).is_some() {
-            if batch.is_empty() {
+        let (mut batch, mut events) = (Vec::new(), Vec::new());
+        while queue
+            .take(&mut batch, &mut events, self.starts.next_due())
+            .is_some()
+        {
+            if batch.is_empty() && events.is_empty() {
                 // Only held call starts fell due.
-                self.commit(&mut batch, Instant::now());
+                self.commit(&mut batch, &mut events, Instant::now());
                 continue;
             }
-            while !batch.is_empty() {
+            loop {
                 let rest = match batch.len() > MAX_BATCH {
                     true => batch.split_off(MAX_BATCH),
                     false => Vec::new(),
                 };
                 let (ops, started) = (batch.len(), Instant::now());
-                self.commit(&mut batch, started);
+                self.commit(&mut batch, &mut events, started);
                 tracing::trace!(ops, elapsed = ?started.elapsed(), "journal batch committed");
-                queue.give_back(std::mem::replace(&mut batch, rest));
+                queue.give_back(std::mem::replace(&mut batch, rest), &mut events);
+                if batch.is_empty() {
+                    break;
+                }
             }
         }
         // Closing: the starts of calls still running are written now or never.
         if !self.starts.is_empty() {
-            self.commit(&mut batch, Instant::now() + super::starts::START_DELAY);
+            let due = Instant::now() + super::starts::START_DELAY;
+            self.commit(&mut batch, &mut events, due);
         }
     }
 
@@ -368,8 +401,8 @@ impl Writer {
         self.first_failure.get_or_insert(message);
     }
 
-    /// Commits `batch` and every held call start due by `due`.
-    fn commit(&mut self, batch: &mut [WriteOp], due: Instant) {
+    /// Commits `batch`, `events` and every held call start due by `due`.
+    fn commit(&mut self, batch: &mut [WriteOp], events: &mut [RunEvents], due: Instant) {
         let mut pending = Vec::new();
         let mut failed = Vec::new();
         let mut out = Out {
@@ -379,7 +412,7 @@ impl Writer {
         let outcome = apply_batch(
             &self.conn,
             &self.path,
-            batch,
+            Batch { ops: batch, events },
             &mut self.starts,
             &mut self.rows,
             due,
@@ -387,7 +420,8 @@ impl Writer {
         );
         match outcome {
             Ok(()) => {
-                if self.checkpoints.committed(batch.len()) {
+                let events: usize = events.iter().map(RunEvents::len).sum();
+                if self.checkpoints.committed(batch.len() + events) {
                     super::checkpoint::finish(&self.conn, &self.path);
                 }
             }
@@ -465,6 +499,12 @@ struct Out<'a> {
     failed: &'a mut Vec<String>,
 }
 
+/// The writes and events taken from the queue together.
+struct Batch<'a> {
+    ops: &'a mut [WriteOp],
+    events: &'a mut [RunEvents],
+}
+
 /// Applies a batch, and the held call starts due by `due`, in one transaction. Per-write
 /// failures go to `failed`, answers to `pending`; an `Err` means the transaction itself failed
 /// and nothing was written. Writes are read in place and requests taken out, so the batch's
@@ -472,7 +512,7 @@ struct Out<'a> {
 fn apply_batch(
     conn: &Connection,
     path: &std::path::Path,
-    batch: &mut [WriteOp],
+    Batch { ops: batch, events }: Batch<'_>,
     starts: &mut PendingStarts,
     rows: &mut CallRows,
     due: Instant,
@@ -501,21 +541,8 @@ fn apply_batch(
     // Usage is absolute, so only the last update per run in a batch needs writing.
     let mut sql = Stmts::new(conn);
     let mut usage: HashMap<&RunId, &Usage, foldhash::fast::RandomState> = HashMap::default();
-    let mut events = EventChunks::default();
     for slot in batch.iter_mut() {
         match slot {
-            WriteOp::Write(Write::Event {
-                run_id,
-                seq,
-                time_ms,
-                kind,
-                payload,
-            }) => {
-                if let Err(message) = events.push(conn, run_id, *seq, *time_ms, kind, payload) {
-                    failed.push(message);
-                }
-                continue;
-            }
             WriteOp::Write(Write::CallStarted(_)) => {
                 if let WriteOp::Write(Write::CallStarted(start)) =
                     std::mem::replace(slot, WriteOp::Taken)
@@ -588,7 +615,7 @@ fn apply_batch(
             WriteOp::Write(_) | WriteOp::Usage(..) | WriteOp::Taken => {}
         }
     }
-    events.write(conn, failed);
+    super::events::write(conn, events, failed);
     for start in starts.take_due(due) {
         write_start(&mut sql, rows, &start, failed);
     }

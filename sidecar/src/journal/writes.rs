@@ -11,7 +11,6 @@ use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::path::Path;
 
@@ -268,9 +267,6 @@ pub(super) fn apply_write(
             }
             Ok(())
         }
-        Write::Event { run_id, seq, .. } => Err(format!(
-            "event {seq} of run {run_id}: events are written in chunks, not one by one"
-        )),
         Write::CallStarted(c) => call_started(sql, rows, c)
             .map_err(|e| format!("start of call {} of run {}: {e}", c.call_seq, c.run_id)),
         Write::CallFinished(c) => record_end(sql, rows, c, None),
@@ -703,91 +699,6 @@ fn outcome_columns<'a>(
             ("failed", Some(code.as_str()), Some(message.as_str()))
         }
     })
-}
-
-/// The events of one batch, one row per run (see the `event_chunks` table): the JSON array
-/// is built as the events are read, and each run's chunk is one insert at the end.
-#[derive(Default)]
-pub(super) struct EventChunks<'a> {
-    /// Looked up once per event: a fast hasher (the keys are this process's run ids).
-    runs: HashMap<&'a RunId, Chunk, foldhash::fast::RandomState>,
-}
-
-struct Chunk {
-    /// The highest seq recorded for the run, in the journal or in this chunk.
-    last: u64,
-    first: Option<u64>,
-    json: String,
-}
-
-impl<'a> EventChunks<'a> {
-    /// Adds an event; an event whose seq is not above every seq recorded for its run is
-    /// refused (each event is recorded exactly once, in order).
-    pub(super) fn push(
-        &mut self,
-        conn: &Connection,
-        run_id: &'a RunId,
-        seq: u64,
-        time_ms: u64,
-        kind: &'static str,
-        payload: &str,
-    ) -> Result<(), String> {
-        let chunk = match self.runs.get_mut(run_id) {
-            Some(chunk) => chunk,
-            None => {
-                let last = last_seq(conn, run_id)
-                    .map_err(|e| format!("event {seq} ({kind}) of run {run_id}: {e}"))?;
-                self.runs.entry(run_id).or_insert(Chunk {
-                    last,
-                    first: None,
-                    json: String::with_capacity(4096),
-                })
-            }
-        };
-        if seq <= chunk.last {
-            return Err(format!(
-                "event {seq} ({kind}) of run {run_id}: seq {seq} is already recorded"
-            ));
-        }
-        chunk
-            .json
-            .push(if chunk.first.is_none() { '[' } else { ',' });
-        // `kind` is an event name from the protocol crate, a plain identifier: no escaping.
-        let _ = write!(chunk.json, "[{seq},{time_ms},\"{kind}\",{payload}]");
-        chunk.first.get_or_insert(seq);
-        chunk.last = seq;
-        Ok(())
-    }
-
-    /// Inserts each run's chunk; a failed insert loses that run's events of this batch and
-    /// says which.
-    pub(super) fn write(self, conn: &Connection, failed: &mut Vec<String>) {
-        for (run_id, mut chunk) in self.runs {
-            let Some(first) = chunk.first else { continue };
-            chunk.json.push(']');
-            let last = chunk.last;
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT INTO event_chunks (run_id, first_seq, last_seq, events) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![run_id.0, to_i64(first), to_i64(last), chunk.json])
-                });
-            if let Err(e) = inserted {
-                failed.push(match first == last {
-                    true => format!("event {first} of run {run_id}: {e}"),
-                    false => format!("events {first} to {last} of run {run_id}: {e}"),
-                });
-            }
-        }
-    }
-}
-
-fn last_seq(conn: &Connection, run_id: &RunId) -> rusqlite::Result<u64> {
-    conn.prepare_cached(super::read::LAST_SEQ)?
-        .query_row([&run_id.0], |r| r.get::<_, i64>(0))
-        .map(to_u64)
 }
 
 #[cfg(test)]

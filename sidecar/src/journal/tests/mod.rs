@@ -320,6 +320,37 @@ fn failed_writes_are_reported_by_the_next_flush_only() {
 }
 
 #[test]
+fn events_already_recorded_are_refused_one_by_one_and_the_rest_kept() {
+    let (_dir, j) = temp_journal();
+    let id = RunId::from("r-seq");
+    j.create_run(&new_run("r-seq", Owner::current())).unwrap();
+    let phase =
+        |seq, name: &str| event("r-seq", seq, EventKind::PhaseStarted { phase: name.into() });
+    j.append_event(&phase(1, "a"));
+    j.append_event(&phase(2, "b"));
+    j.flush().unwrap();
+    // In order among themselves, but 2 is in the journal already.
+    j.append_event(&phase(2, "again"));
+    j.append_event(&phase(3, "c"));
+    match j.flush().unwrap_err() {
+        JournalError::WriteFailed { count, first, .. } => {
+            assert_eq!(count, 1);
+            assert!(first.contains("event 2 (phaseStarted)"), "{first}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let events = j.load_events(&id, 0).unwrap();
+    let phases: Vec<_> = events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::PhaseStarted { phase } => (e.seq, phase.as_str()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(phases, [(1, "a"), (2, "b"), (3, "c")]);
+}
+
+#[test]
 fn resumed_calls_restart_but_succeeded_results_stay() {
     let (_dir, j) = temp_journal();
     let id = RunId::from("r-re");
