@@ -2,11 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
-/// A run's identifier, e.g. `r-20261128-042501-7f3a`.
+/// A run's identifier, e.g. `r-20261128-042501-7f3a`. Shared, not copied: every event and
+/// journal write of a run carries it, and a clone is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct RunId(pub String);
+pub struct RunId(pub Arc<str>);
 
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -16,7 +18,19 @@ impl fmt::Display for RunId {
 
 impl From<&str> for RunId {
     fn from(s: &str) -> Self {
-        RunId(s.to_string())
+        RunId(s.into())
+    }
+}
+
+impl From<String> for RunId {
+    fn from(s: String) -> Self {
+        RunId(s.into())
+    }
+}
+
+impl RunId {
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

@@ -107,7 +107,7 @@ pub fn resume(a: ResumeArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return super::usage_error(e),
     };
-    let id = RunId(a.run_id.clone());
+    let id = RunId::from(a.run_id.clone());
     let recorded = match read(&rt, path.clone(), async |e| e.recorded_run(&id).await) {
         Ok(r) => r.ok().flatten(),
         Err(e) => return super::usage_error(e),
@@ -214,7 +214,7 @@ pub fn list(a: ListArgs) -> ExitCode {
 }
 
 pub fn show(a: ShowArgs) -> ExitCode {
-    let id = RunId(a.run_id.clone());
+    let id = RunId::from(a.run_id.clone());
     let detail = match journal_path(a.db.as_deref())
         .and_then(|path| Ok((path, runtime().map_err(|e| e.to_string())?)))
         .and_then(|(path, rt)| read(&rt, path, async |e| e.run_detail(&id).await))

@@ -11,7 +11,7 @@ pub fn new_run_id() -> RunId {
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);
     let suffix: u16 = rand::random();
-    RunId(format!(
+    RunId::from(format!(
         "r-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{suffix:04x}",
         t / 3600,
         (t / 60) % 60,

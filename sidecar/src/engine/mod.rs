@@ -39,7 +39,7 @@ pub fn result_path(workspace: &std::path::Path, run: &RunId) -> PathBuf {
     workspace
         .join(".odw")
         .join("runs")
-        .join(&run.0)
+        .join(run.as_str())
         .join("result.md")
 }
 

@@ -105,7 +105,7 @@ impl RawRun {
             .ok_or_else(|| JournalError::bad_data(path, "run state", &self.state))?;
         let [agents, requests, tokens_in, tokens_out] = self.usage.map(to_u64);
         Ok(RunRow {
-            run_id: RunId(self.run_id),
+            run_id: RunId::from(self.run_id),
             script_path: PathBuf::from(self.script_path),
             script_text: self.script_text,
             dialect: self.dialect,

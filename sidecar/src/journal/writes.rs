@@ -225,7 +225,7 @@ pub(super) fn mark_interrupted(conn: &Connection) -> rusqlite::Result<Vec<RunId>
             )?
             .execute(params![run_id, error])?;
         if n > 0 {
-            marked.push(RunId(run_id));
+            marked.push(RunId::from(run_id));
         }
     }
     Ok(marked)

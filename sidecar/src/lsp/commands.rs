@@ -76,7 +76,7 @@ fn cancel(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
     let params: CancelParams = match args.first() {
         None | Some(Value::Null) => CancelParams::default(),
         Some(Value::String(id)) => CancelParams {
-            run_id: Some(RunId(id.clone())),
+            run_id: Some(RunId::from(id.clone())),
         },
         Some(v) => parse(v)?,
     };
@@ -92,7 +92,7 @@ fn cancel(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
 async fn resume(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
     let params: ResumeParams = match args.as_slice() {
         [Value::String(id), rest @ ..] => ResumeParams {
-            run_id: RunId(id.clone()),
+            run_id: RunId::from(id.clone()),
             budget: rest.first().map(parse).transpose()?,
         },
         [v @ Value::Object(_), ..] => parse(v)?,
@@ -136,7 +136,7 @@ async fn result(session: &Arc<Session>, args: Vec<Value>) -> Result<Value> {
     let engine = session.engine().await;
     let params: ResultParams = match args.first() {
         Some(Value::String(id)) => ResultParams {
-            run_id: RunId(id.clone()),
+            run_id: RunId::from(id.clone()),
         },
         Some(v @ Value::Object(_)) => parse(v)?,
         None | Some(Value::Null) => ResultParams {

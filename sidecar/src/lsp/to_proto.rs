@@ -78,7 +78,7 @@ pub fn run_of_token(token: &lsp::ProgressToken) -> Option<odw::RunId> {
     match token {
         lsp::NumberOrString::String(s) => s
             .strip_prefix(odw::lsp::PROGRESS_TOKEN_PREFIX)
-            .map(|id| odw::RunId(id.to_string())),
+            .map(|id| odw::RunId::from(id.to_string())),
         lsp::NumberOrString::Number(_) => None,
     }
 }

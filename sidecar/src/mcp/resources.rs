@@ -47,7 +47,7 @@ pub async fn read(session: &Session, uri: &str) -> Result<ResourceContents, Erro
             Some(json!({"uri": uri})),
         )
     };
-    let id = RunId(uri.strip_prefix(PREFIX).ok_or_else(not_found)?.to_string());
+    let id = RunId::from(uri.strip_prefix(PREFIX).ok_or_else(not_found)?.to_string());
     let engine = session.find(&id).await.map_err(|_| not_found())?;
     let live = engine.live_runs().contains(&id);
     let result = match live {

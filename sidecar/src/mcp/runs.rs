@@ -230,7 +230,7 @@ async fn state_of(engine: &Engine, id: &RunId) -> Option<RunState> {
 
 pub async fn status(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     let a: IdArgs = parse("odw_status", args)?;
-    let id = RunId(a.workflow_id);
+    let id = RunId::from(a.workflow_id);
     let engine = session.find(&id).await?;
     let state = state_of(&engine, &id)
         .await
@@ -258,7 +258,7 @@ pub async fn status(session: &Session, args: Option<Map<String, Value>>) -> Repl
 
 pub async fn result(session: &Session, args: Option<Map<String, Value>>) -> Reply {
     let a: IdArgs = parse("odw_result", args)?;
-    let id = RunId(a.workflow_id);
+    let id = RunId::from(a.workflow_id);
     let engine = session.find(&id).await?;
     if engine.live_runs().contains(&id) {
         if a.wait {
@@ -285,7 +285,7 @@ pub async fn control(
     ctx: &RequestContext<RoleServer>,
 ) -> Reply {
     let a: IdArgs = parse("odw_control", args)?;
-    let id = RunId(a.workflow_id);
+    let id = RunId::from(a.workflow_id);
     let action = a
         .action
         .ok_or("odw_control: `action` is required: pause, resume or stop")?;
