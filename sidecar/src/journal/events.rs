@@ -162,7 +162,7 @@ pub(crate) fn write(conn: &Connection, runs: &mut [RunEvents], failed: &mut Vec<
             continue;
         }
         let (run_id, mut first, last) = (&run.run_id, run.first, run.last);
-        let recorded = match last_seq(conn, run_id) {
+        let recorded = match super::read::last_seq(conn, run_id) {
             Ok(seq) => seq,
             Err(e) => {
                 failed.push(format!("events {first} to {last} of run {run_id}: {e}"));
@@ -242,10 +242,4 @@ fn keep_above(
         first.get_or_insert(seq);
     }
     first
-}
-
-fn last_seq(conn: &Connection, run_id: &RunId) -> rusqlite::Result<u64> {
-    conn.prepare_cached(super::read::LAST_SEQ)?
-        .query_row([&run_id.0], |r| r.get::<_, i64>(0))
-        .map(super::types::to_u64)
 }

@@ -383,7 +383,7 @@ pub(super) fn load_events(
 
 /// The highest event seq of a run: its chunks are in seq order, so the last chunk by the
 /// `(run_id, first_seq)` index ends with it (`MAX(last_seq)` would read every chunk).
-pub(super) const LAST_SEQ: &str = "SELECT COALESCE((SELECT last_seq FROM event_chunks \
+const LAST_SEQ: &str = "SELECT COALESCE((SELECT last_seq FROM event_chunks \
      WHERE run_id = ?1 ORDER BY first_seq DESC LIMIT 1), 0)";
 
 /// The highest event seq of a run, 0 when it has none: a resume continues after it.
@@ -392,10 +392,14 @@ pub(super) fn last_event_seq(
     path: &Path,
     run_id: &RunId,
 ) -> Result<u64, JournalError> {
-    conn.prepare_cached(LAST_SEQ)
-        .and_then(|mut st| st.query_row([&run_id.0], |r| r.get::<_, i64>(0)))
+    last_seq(conn, run_id).map_err(|e| JournalError::sqlite(path, e))
+}
+
+/// [`last_event_seq`] with SQLite's error, for the writer.
+pub(super) fn last_seq(conn: &Connection, run_id: &RunId) -> rusqlite::Result<u64> {
+    conn.prepare_cached(LAST_SEQ)?
+        .query_row([&run_id.0], |r| r.get::<_, i64>(0))
         .map(to_u64)
-        .map_err(|e| JournalError::sqlite(path, e))
 }
 
 /// The run's checkpoints in seq order.
