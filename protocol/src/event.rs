@@ -3,6 +3,7 @@
 
 use crate::run::{AgentErrorCode, RunId, RunState, Usage};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One event of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,10 +44,10 @@ pub enum EventKind {
     },
     AgentQueued {
         call: u64,
-        label: String,
+        label: Arc<str>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phase: Option<String>,
-        model: String,
+        model: Arc<str>,
     },
     AgentStarted {
         call: u64,
@@ -61,11 +62,11 @@ pub enum EventKind {
     },
     AgentCached {
         call: u64,
-        label: String,
+        label: Arc<str>,
     },
     AgentFinished {
         call: u64,
-        label: String,
+        label: Arc<str>,
         tokens_in: u64,
         tokens_out: u64,
         cost_usd: f64,
@@ -73,7 +74,7 @@ pub enum EventKind {
     },
     AgentFailed {
         call: u64,
-        label: String,
+        label: Arc<str>,
         code: AgentErrorCode,
         message: String,
     },

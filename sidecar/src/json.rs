@@ -38,6 +38,30 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
     Ok(value)
 }
 
+/// A value's JSON text, made once by serializing it: what the script receives and what the
+/// journal keeps are the same bytes, and neither side serializes the value again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// Serializes `value`. Cannot fail: a `Value`'s maps have string keys, and nothing in it
+    /// refuses to serialize (its depth is bounded by [`MAX_DEPTH`] when it came from [`parse`]).
+    pub fn of(value: &serde_json::Value) -> JsonText {
+        match serde_json::to_string(value) {
+            Ok(text) => JsonText(text),
+            Err(e) => unreachable!("a serde_json::Value failed to serialize: {e}"),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// The deepest nesting of arrays and objects in JSON text (outside strings).
 fn max_depth(text: &str) -> usize {
     let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);

@@ -255,7 +255,7 @@ impl RunShared {
                 hex::encode(sha2::Sha256::digest(input_json.to_string().as_bytes()))
             )
         };
-        let (identity, occurrence) = self.recall.next_key(identity);
+        let (identity, occurrence) = self.recall.next_key(identity.into());
         let step = |input: Option<Value>, output: Option<Value>| Step {
             run_id: self.id.clone(),
             identity: identity.clone(),
@@ -370,7 +370,7 @@ pub(super) struct AgentTools<'a> {
     pub shared: &'a RunShared,
     pub key: CallKey,
     pub call: u64,
-    pub label: String,
+    pub label: std::sync::Arc<str>,
     /// The tools the script gave this agent.
     pub allowed: Vec<ToolName>,
     /// What an earlier execution recorded for this call.
@@ -466,7 +466,7 @@ impl AgentTools<'_> {
         }
         let origin = Origin {
             call: Some(self.call),
-            label: Some(self.label.clone()),
+            label: Some(self.label.to_string()),
         };
         let result = match self.shared.invoke_tool(&origin, input.clone()).await {
             Ok(Value::String(text)) => ToolResult {

@@ -6,6 +6,7 @@ use crate::providers::{Route, RouteError, route, structured};
 use crate::tools::ToolName;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The options `agent()` accepts (README, "Writing a workflow"). Unknown keys are ignored here; the checker
 /// warns about them before the script runs.
@@ -33,24 +34,24 @@ pub struct AgentOpts {
 pub const DEFAULT_MAX_TOOL_ITERATIONS: u32 = 8;
 
 impl AgentOpts {
-    /// A short label for events: the explicit label, else the role, else the prompt's start.
-    pub fn display_label(&self) -> String {
+    /// A short label for events: the explicit label, else the role, else the prompt's start
+    /// (its first 48 characters of its first line). Shared by every event and record of the call.
+    pub fn display_label(&self) -> Arc<str> {
         if let Some(l) = self.label.as_deref().filter(|l| !l.is_empty()) {
-            return l.to_string();
+            return l.into();
         }
         if let Some(r) = self
             .role
             .as_deref()
             .filter(|r| !r.is_empty() && *r != "agent")
         {
-            return r.to_string();
+            return r.into();
         }
         let first = self.prompt.lines().next().unwrap_or("").trim();
-        let mut s: String = first.chars().take(48).collect();
-        if first.chars().count() > 48 {
-            s.push('…');
+        match first.char_indices().nth(48) {
+            None => first.into(),
+            Some((cut, _)) => format!("{}…", &first[..cut]).into(),
         }
-        s
     }
 
     /// The tools the script gave this agent, checked against the table.
@@ -100,4 +101,37 @@ pub fn route_for(model_id: &str, config: &Config, dry_run: bool) -> Result<Route
 /// The price of a route.
 pub fn price_of(route: &Route, config: &Config) -> crate::config::Price {
     pricing::price_for(&route.model_id, route.wire, &route.base_url, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(json: Value) -> AgentOpts {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_label_is_the_label_then_the_role_then_the_prompts_first_48_characters() {
+        let label = |v| opts(v).display_label();
+        assert_eq!(
+            &*label(serde_json::json!({"prompt": "p", "label": "L", "role": "r"})),
+            "L"
+        );
+        assert_eq!(
+            &*label(serde_json::json!({"prompt": "p", "label": "", "role": "r"})),
+            "r"
+        );
+        assert_eq!(
+            &*label(serde_json::json!({"prompt": "  first  \nsecond", "role": "agent"})),
+            "first"
+        );
+        let exact = "é".repeat(48);
+        assert_eq!(&*label(serde_json::json!({"prompt": exact})), exact);
+        let long = format!("{exact}x and more");
+        assert_eq!(
+            &*label(serde_json::json!({"prompt": long})),
+            format!("{exact}…")
+        );
+    }
 }

@@ -5,12 +5,14 @@ use super::host::{RunShared, parse};
 use super::identity::{CallInputs, call_identity};
 use super::ledger::Spend;
 use crate::journal::{CallEnd, CallKey, CallOutcome, CallStart};
+use crate::json::JsonText;
 use crate::providers::RouteError;
 use crate::sandbox::HostError;
 use crate::scheduler::{CallFailure, CallSpec};
 use crate::tools::ToolName;
 use odw_protocol::{AgentErrorCode, EventKind, Failure};
 use serde_json::Value;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -19,14 +21,37 @@ struct AgentCall {
     opts: AgentOpts,
     tools: Vec<ToolName>,
     seq: u64,
-    label: String,
-    model: String,
+    label: Arc<str>,
+    model: Arc<str>,
     schema: Option<Value>,
     max_tokens: u32,
     key: CallKey,
 }
 
-type Executed = Result<crate::scheduler::CallOutcome, CallFailure>;
+type Executed = Result<Answer, CallFailure>;
+
+/// A call's answer, its value already the JSON text that the script and the journal both get
+/// (serialized once, on the call's task).
+struct Answer {
+    json: JsonText,
+    usage: crate::providers::TokenUsage,
+    cost_usd: f64,
+    requests: u32,
+    /// The model that answered (the fallback's id when it was used).
+    model: String,
+}
+
+impl Answer {
+    fn of(o: crate::scheduler::CallOutcome) -> Answer {
+        Answer {
+            json: JsonText::of(&o.value),
+            usage: o.usage,
+            cost_usd: o.cost_usd,
+            requests: o.requests,
+            model: o.model,
+        }
+    }
+}
 
 /// Where an agent call stands when its task is done with it.
 pub(super) enum AgentStep {
@@ -113,7 +138,8 @@ impl RunShared {
         let tools = opts.tool_names().map_err(HostError::new)?;
         let seq = self.call_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let label = opts.display_label();
-        let model = agent::model_id(opts.model.as_deref(), self.model.as_deref(), &self.config);
+        let model: Arc<str> =
+            agent::model_id(opts.model.as_deref(), self.model.as_deref(), &self.config).into();
         self.emit(EventKind::AgentQueued {
             call: seq,
             label: label.clone(),
@@ -222,7 +248,7 @@ impl RunShared {
             .clone()
             .or_else(|| self.config.models.fallback.clone())
             .map(|f| self.config.resolve_alias(&f).to_string())
-            .filter(|f| *f != call.model)?;
+            .filter(|f| **f != *call.model)?;
         match agent::route_for(&f, &self.config, self.dry_run) {
             Ok(r) => {
                 let p = agent::price_of(&r, &self.config);
@@ -272,6 +298,7 @@ impl RunShared {
                 Some(&agent_tools),
             )
             .await
+            .map(Answer::of)
     }
 
     /// Queues a call's end to the journal; `false` when there is none. The script gets the
@@ -285,7 +312,7 @@ impl RunShared {
             Ok(o) => (
                 spend_of(o.requests, o.usage, o.cost_usd),
                 CallOutcome::Succeeded {
-                    result: o.value.clone(),
+                    result: o.json.clone(),
                 },
             ),
             Err(f) => (
@@ -330,7 +357,7 @@ impl RunShared {
                     cost_usd: o.cost_usd,
                     duration_ms: started.elapsed().as_millis() as u64,
                 });
-                Ok(o.value.to_string())
+                Ok(o.json.into_string())
             }
             Err(f) => {
                 self.ledger
@@ -357,13 +384,13 @@ impl RunShared {
         }
         self.ledger.failed(Failure {
             call,
-            label: label.to_string(),
+            label: label.into(),
             code,
             message: message.clone(),
         });
         self.emit(EventKind::AgentFailed {
             call,
-            label: label.to_string(),
+            label: label.into(),
             code,
             message: message.clone(),
         });

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// The semantic inputs of a call (README, "Durable runs and budgets").
 pub struct CallInputs<'a> {
@@ -19,7 +20,7 @@ pub struct CallInputs<'a> {
 /// `sha256(canonical JSON of {model, system, prompt, schema, tools, temperature, maxTokens, key})`
 /// as lowercase hex. Keys are sorted explicitly, so the hash does not depend on serde_json's
 /// map ordering features.
-pub fn call_identity(c: &CallInputs<'_>) -> String {
+pub fn call_identity(c: &CallInputs<'_>) -> Arc<str> {
     let doc = json!({
         "model": c.model,
         "system": c.system,
@@ -32,7 +33,16 @@ pub fn call_identity(c: &CallInputs<'_>) -> String {
     });
     let mut text = String::new();
     canonical(&doc, &mut text);
-    hex::encode(Sha256::digest(text.as_bytes()))
+    hex_digest(Sha256::digest(text.as_bytes()).into())
+}
+
+/// Lowercase hex, straight into the shared string (no intermediate `String`).
+fn hex_digest(digest: [u8; 32]) -> Arc<str> {
+    let mut hex = [0u8; 64];
+    match hex::encode_to_slice(digest, &mut hex).map(|()| std::str::from_utf8(&hex)) {
+        Ok(Ok(text)) => Arc::from(text),
+        _ => unreachable!("32 bytes are 64 ASCII hex digits"),
+    }
 }
 
 fn canonical(v: &Value, out: &mut String) {

@@ -4,7 +4,7 @@
 
 use crate::journal::{CachedCall, CallKey, NondetValue, Trace};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A run's replay bookkeeping.
 pub(super) struct Recall {
@@ -17,7 +17,7 @@ pub(super) struct Recall {
 
 struct Progress {
     /// How many calls with each identity this execution has made.
-    occurrences: HashMap<String, u32>,
+    occurrences: HashMap<Arc<str>, u32>,
     recorded: Vec<(String, NondetValue)>,
     next: u64,
     diverged: bool,
@@ -42,7 +42,7 @@ impl Recall {
     }
 
     /// The key of the next call with `identity`: the same inputs made again are a new call.
-    pub fn next_key(&self, identity: String) -> CallKey {
+    pub fn next_key(&self, identity: Arc<str>) -> CallKey {
         let mut p = self.progress.lock().unwrap();
         let n = p.occurrences.entry(identity.clone()).or_insert(0);
         *n += 1;

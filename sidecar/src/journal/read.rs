@@ -262,7 +262,9 @@ pub(super) fn load_finished_calls(
             .get_ref(2)
             .and_then(|v| v.as_str().map_err(Into::into))
             .map_err(|e| JournalError::sqlite(path, e))?;
-        if let std::collections::hash_map::Entry::Vacant(slot) = out.entry((identity, occurrence)) {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            out.entry((identity.into(), occurrence))
+        {
             slot.insert(cached_call(path, result, usage)?);
         }
     }
@@ -317,7 +319,7 @@ pub(super) fn load_calls(
             .ok_or_else(|| JournalError::bad_data(path, "call status", &status))?;
         row.result = result.map(|r| json(path, "call result", &r)).transpose()?;
         row.error_code = code.as_deref().and_then(parse_error_code);
-        match at.entry((row.identity.clone(), row.occurrence)) {
+        match at.entry((row.identity.as_str().into(), row.occurrence)) {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(rows.len());
                 rows.push(row);
@@ -494,7 +496,7 @@ pub(super) fn load_traces(
         let output = output
             .map(|text| json(path, "step output", &text))
             .transpose()?;
-        let trace = out.entry((identity, occurrence)).or_default();
+        let trace = out.entry((identity.into(), occurrence)).or_default();
         match (u32::try_from(idx), output) {
             (Ok(i), output) => {
                 trace.tools.insert((turn, i), output);

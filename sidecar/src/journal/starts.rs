@@ -39,7 +39,7 @@ struct Held {
 impl Held {
     fn is(&self, run_id: &RunId, identity: &str, occurrence: u32) -> bool {
         self.start.occurrence == occurrence
-            && self.start.identity == identity
+            && *self.start.identity == *identity
             && self.start.run_id == *run_id
     }
 }
@@ -162,9 +162,9 @@ mod tests {
             call_seq: 1,
             identity: identity.into(),
             occurrence: 0,
-            label: String::new(),
+            label: "".into(),
             phase: None,
-            model: String::new(),
+            model: "".into(),
             started_ms: 0,
         }
     }
@@ -182,7 +182,10 @@ mod tests {
             p.take(&RunId::from("r1"), "a", 1).is_none(),
             "another occurrence"
         );
-        assert_eq!(p.take(&RunId::from("r1"), "a", 0).unwrap().identity, "a");
+        assert_eq!(
+            p.take(&RunId::from("r1"), "a", 0).unwrap().identity,
+            "a".into()
+        );
         assert!(p.take(&RunId::from("r1"), "a", 0).is_none());
         assert_eq!(p.next_due(), Some(t0 + START_DELAY));
         let due: Vec<_> = p
@@ -206,7 +209,10 @@ mod tests {
             start: start("r1", "b"),
             due: t0 + START_DELAY,
         });
-        assert_eq!(p.take(&RunId::from("r1"), "b", 0).unwrap().identity, "b");
+        assert_eq!(
+            p.take(&RunId::from("r1"), "b", 0).unwrap().identity,
+            "b".into()
+        );
         p.collided.push(Held {
             start: start("r1", "c"),
             due: t0 + START_DELAY,

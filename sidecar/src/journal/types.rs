@@ -5,9 +5,10 @@ use odw_protocol::{AgentErrorCode, Budget, RunId, RunState, Usage};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where a call result is found: its identity hash (hex sha256) and occurrence number.
-pub type CallKey = (String, u32);
+pub type CallKey = (Arc<str>, u32);
 
 /// Everything a resume needs, recorded by `create_run` before the run does any work.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,19 +79,19 @@ pub struct CallStart {
     pub run_id: RunId,
     /// The n-th `agent()` call of this execution, for display only.
     pub call_seq: u64,
-    pub identity: String,
+    pub identity: Arc<str>,
     pub occurrence: u32,
-    pub label: String,
+    pub label: Arc<str>,
     pub phase: Option<String>,
-    pub model: String,
+    pub model: Arc<str>,
     pub started_ms: u64,
 }
 
 /// How an `agent()` call ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallOutcome {
-    /// The exact JSON value returned to the script.
-    Succeeded { result: Value },
+    /// The exact JSON text returned to the script.
+    Succeeded { result: crate::json::JsonText },
     /// The error the script saw.
     Failed {
         code: AgentErrorCode,
@@ -102,7 +103,7 @@ pub enum CallOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallEnd {
     pub run_id: RunId,
-    pub identity: String,
+    pub identity: Arc<str>,
     pub occurrence: u32,
     pub outcome: CallOutcome,
     pub tokens_in: u64,
@@ -127,7 +128,7 @@ pub struct CachedCall {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub run_id: RunId,
-    pub identity: String,
+    pub identity: Arc<str>,
     pub occurrence: u32,
     pub turn: u32,
     pub index: Option<u32>,

@@ -7,7 +7,7 @@ use super::types::{
 };
 use super::writer::{Reset, Write};
 use odw_protocol::{RunId, RunState, Usage};
-use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::types::{ToSql, ToSqlOutput};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -30,8 +30,6 @@ impl ToSql for NondetValue {
 pub(super) struct Stmts<'c> {
     pub(super) conn: &'c Connection,
     held: Vec<(&'static str, CachedStatement<'c>)>,
-    /// A result's JSON, in a buffer the batch reuses.
-    json: Vec<u8>,
 }
 
 impl<'c> Stmts<'c> {
@@ -39,7 +37,6 @@ impl<'c> Stmts<'c> {
         Stmts {
             conn,
             held: Vec::new(),
-            json: Vec::new(),
         }
     }
 
@@ -606,13 +603,9 @@ fn write_end(
     start: Option<&CallStart>,
     may_retry: bool,
 ) -> rusqlite::Result<()> {
-    // The result's JSON goes to a buffer the batch reuses (a call's one allocation less).
-    let mut json = std::mem::take(&mut sql.json);
-    let (status, code, error) = outcome_columns(&e.outcome, &mut json)?;
-    let result = matches!(e.outcome, CallOutcome::Succeeded { .. })
-        .then_some(ToSqlOutput::Borrowed(ValueRef::Text(&json)));
+    let (status, result, code, error) = outcome_columns(&e.outcome);
     let succeeded = status == "succeeded";
-    let written = match rows.find(sql.conn, &e.run_id, &e.identity, e.occurrence)? {
+    match rows.find(sql.conn, &e.run_id, &e.identity, e.occurrence)? {
         Some((_, true)) => Ok(()),
         Some((rowid, false)) => {
             // Without a held start the start's columns stay as they are (`?11` is NULL).
@@ -628,13 +621,12 @@ fn write_end(
                 e.attempts,
                 to_i64(e.finished_ms),
                 start.map(|c| to_i64(c.call_seq)),
-                start.map(|c| c.label.as_str()),
+                start.map(|c| &*c.label),
                 start.and_then(|c| c.phase.as_deref()),
-                start.map(|c| c.model.as_str()),
+                start.map(|c| &*c.model),
                 start.map(|c| to_i64(c.started_ms)),
             ])?;
             if changed == 0 && may_retry {
-                sql.json = json;
                 return retry_after_reload(sql, rows, &e.run_id, |sql, rows| {
                     write_end(sql, rows, e, start, false)
                 });
@@ -646,9 +638,9 @@ fn write_end(
             let (call_seq, label, phase, model, started_ms) = match start {
                 Some(c) => (
                     to_i64(c.call_seq),
-                    c.label.as_str(),
+                    &*c.label,
                     c.phase.as_deref(),
-                    c.model.as_str(),
+                    &*c.model,
                     Some(to_i64(c.started_ms)),
                 ),
                 None => (0, "", None, "", None),
@@ -676,29 +668,24 @@ fn write_end(
             rows.note(&e.run_id, &e.identity, e.occurrence, rowid, succeeded);
             Ok(())
         }
-    };
-    sql.json = json;
-    written
+    }
 }
 
-type OutcomeColumns<'a> = (&'static str, Option<&'static str>, Option<&'a str>);
+type OutcomeColumns<'a> = (
+    &'static str,
+    Option<&'a str>,
+    Option<&'static str>,
+    Option<&'a str>,
+);
 
-/// The status, error code and message of an outcome; a success's result is written to `json`.
-fn outcome_columns<'a>(
-    outcome: &'a CallOutcome,
-    json: &mut Vec<u8>,
-) -> rusqlite::Result<OutcomeColumns<'a>> {
-    Ok(match outcome {
-        CallOutcome::Succeeded { result } => {
-            json.clear();
-            serde_json::to_writer(&mut *json, result)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            ("succeeded", None, None)
-        }
+/// The status, result, error code and message of an outcome.
+fn outcome_columns(outcome: &CallOutcome) -> OutcomeColumns<'_> {
+    match outcome {
+        CallOutcome::Succeeded { result } => ("succeeded", Some(result.as_str()), None, None),
         CallOutcome::Failed { code, message } => {
-            ("failed", Some(code.as_str()), Some(message.as_str()))
+            ("failed", None, Some(code.as_str()), Some(message.as_str()))
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ impl<'a> Conversation<'a> {
             run: PLANNER_RUN,
             run_cap: (limits.concurrency as usize).max(1),
             call: replies as u64 + 1,
-            label: format!("planning reply {}", replies + 1),
+            label: format!("planning reply {}", replies + 1).into(),
             route: self.route.clone(),
             price: pricing::price_for(
                 &self.route.model_id,

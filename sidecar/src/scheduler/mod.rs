@@ -29,7 +29,7 @@ pub struct CallSpec {
     pub run_cap: usize,
     /// The call's number in the run (for events).
     pub call: u64,
-    pub label: String,
+    pub label: std::sync::Arc<str>,
     pub route: Route,
     pub price: Price,
     /// Tried once after the primary route's retries are exhausted.

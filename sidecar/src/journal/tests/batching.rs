@@ -17,9 +17,9 @@ fn ten_thousand_calls_batch_and_load_in_one_query() {
         j.call_started(CallStart {
             run_id: id.clone(),
             call_seq: u64::from(i) + 1,
-            identity: identity.clone(),
+            identity: identity.as_str().into(),
             occurrence: i % 3,
-            label: format!("item {i}"),
+            label: format!("item {i}").into(),
             phase: Some("map".into()),
             model: "claude-haiku-4-5".into(),
             started_ms: now_ms(),
@@ -45,7 +45,7 @@ fn ten_thousand_calls_batch_and_load_in_one_query() {
             seq,
             EventKind::AgentFinished {
                 call: u64::from(i) + 1,
-                label: format!("item {i}"),
+                label: format!("item {i}").into(),
                 tokens_in: 100,
                 tokens_out: 20,
                 cost_usd: 0.001,
@@ -69,7 +69,7 @@ fn ten_thousand_calls_batch_and_load_in_one_query() {
         finished.len()
     );
     assert_eq!(finished.len(), N as usize);
-    let key = (format!("{:064x}", 42u64 * 7919), 0);
+    let key = (format!("{:064x}", 42u64 * 7919).into(), 0);
     assert_eq!(finished[&key].result, json!({"item": 42, "verdict": "ok"}));
     assert_eq!(j.last_event_seq(&id).unwrap(), u64::from(N) * 2);
     // The run's usage is never below what its recorded calls add up to.
@@ -201,7 +201,7 @@ fn background_checkpoints_keep_the_wal_short_and_lose_nothing() {
                 seq,
                 EventKind::AgentQueued {
                     call: seq,
-                    label: label.clone(),
+                    label: label.as_str().into(),
                     model: "m".into(),
                     phase: None,
                 },
