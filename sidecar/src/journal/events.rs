@@ -19,8 +19,9 @@ pub(crate) struct RunEvents {
     pub(crate) run_id: RunId,
     first: u64,
     last: u64,
-    /// `[seq,time_ms,"kind",payload]` items separated by commas: the chunk without its
-    /// brackets. Empty when the buffer is spare.
+    /// `[` and then `[seq,time_ms,"kind",payload]` items separated by commas: the chunk
+    /// without its closing bracket, which the writer adds to insert it as it is. Empty when
+    /// the buffer is spare.
     json: Vec<u8>,
     /// Events refused (a seq not above the previous one), as messages for the next flush.
     refused: Vec<String>,
@@ -92,6 +93,7 @@ impl EventBuffers {
         }
         if run.json.is_empty() {
             run.first = event.seq;
+            run.json.push(b'[');
         } else {
             run.json.push(b',');
         }
@@ -133,14 +135,17 @@ pub(crate) fn serialize<T>(
     ITEM.with(|item| {
         let mut item = item.borrow_mut();
         item.clear();
-        // `kind` is an event name from the protocol crate, a plain identifier: no escaping.
-        let _ = write!(
-            item,
-            "[{},{},\"{}\",",
-            event.seq,
-            event.time_ms,
-            event.kind.name()
-        );
+        // Integers by `itoa` rather than `write!`: the formatting machinery cost more than the
+        // rest of the prefix. `kind` is an event name from the protocol crate, a plain
+        // identifier: no escaping.
+        let mut n = itoa::Buffer::new();
+        item.push(b'[');
+        item.extend_from_slice(n.format(event.seq).as_bytes());
+        item.push(b',');
+        item.extend_from_slice(n.format(event.time_ms).as_bytes());
+        item.extend_from_slice(b",\"");
+        item.extend_from_slice(event.kind.name().as_bytes());
+        item.extend_from_slice(b"\",");
         serde_json::to_writer(&mut *item, &event.kind)?;
         item.push(b']');
         let out = f(&item);
@@ -155,7 +160,7 @@ pub(crate) fn serialize<T>(
 /// which. Events at or below the seq the journal already has for their run are refused one by
 /// one (each event is recorded exactly once, in order).
 pub(crate) fn write(conn: &Connection, runs: &mut [RunEvents], failed: &mut Vec<String>) {
-    let mut chunk = Vec::new();
+    let mut kept = Vec::new();
     for run in runs.iter_mut().filter(|r| !r.is_empty()) {
         failed.append(&mut run.refused);
         if run.json.is_empty() {
@@ -169,18 +174,21 @@ pub(crate) fn write(conn: &Connection, runs: &mut [RunEvents], failed: &mut Vec<
                 continue;
             }
         };
-        chunk.clear();
-        chunk.push(b'[');
-        if first > recorded {
-            chunk.extend_from_slice(&run.json);
+        let chunk = if first > recorded {
+            // The buffer is the chunk once closed; it is cleared when given back.
+            run.json.push(b']');
+            &run.json
         } else {
             // Practically never: another writer recorded some of these seqs. Keep the rest.
-            match keep_above(&run.json, recorded, run_id, &mut chunk, failed) {
-                Some(kept) => first = kept,
+            kept.clear();
+            kept.push(b'[');
+            match keep_above(&run.json[1..], recorded, run_id, &mut kept, failed) {
+                Some(seq) => first = seq,
                 None => continue,
             }
-        }
-        chunk.push(b']');
+            kept.push(b']');
+            &kept
+        };
         let inserted = conn
             .prepare_cached(
                 "INSERT INTO event_chunks (run_id, first_seq, last_seq, events) \
@@ -188,7 +196,7 @@ pub(crate) fn write(conn: &Connection, runs: &mut [RunEvents], failed: &mut Vec<
             )
             .and_then(|mut st| {
                 // serde_json wrote it (and `keep_above` re-wrote it): it is UTF-8 JSON text.
-                let text = rusqlite::types::ValueRef::Text(&chunk);
+                let text = rusqlite::types::ValueRef::Text(chunk);
                 st.execute(params![
                     run_id.0,
                     to_i64(first),

@@ -214,6 +214,114 @@ CREATE INDEX calls_by_run ON calls(run_id);
 /// Every migration in order; the schema version is the number applied.
 pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
+/// The schema every migration above leaves, statement for statement as SQLite stores it, for
+/// a journal created from nothing: one transaction of ten statements instead of seven that
+/// create tables and then rebuild them (about a millisecond of every first run in a new
+/// workspace). A new migration changes this too; `tests::a_new_journal_gets_the_migrated_schema`
+/// fails until the two agree.
+const CURRENT: &str = r#"
+CREATE TABLE runs (
+    run_id        TEXT PRIMARY KEY NOT NULL,
+    script_path   TEXT NOT NULL,
+    script_text   TEXT NOT NULL,
+    dialect       TEXT NOT NULL,
+    args          TEXT NOT NULL,
+    cwd           TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    model_map     TEXT NOT NULL,
+    budget_tokens INTEGER,
+    budget_usd    REAL,
+    dry_run       INTEGER NOT NULL DEFAULT 0,
+    state         TEXT NOT NULL CHECK (state IN
+                    ('running','succeeded','failed','cancelled','budget_exhausted','interrupted','paused')),
+    error         TEXT,
+    result        TEXT,
+    owner         TEXT,
+    heartbeat_ms  INTEGER NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    started_ms    INTEGER NOT NULL,
+    finished_ms   INTEGER,
+    agents        INTEGER NOT NULL DEFAULT 0,
+    requests      INTEGER NOT NULL DEFAULT 0,
+    tokens_in     INTEGER NOT NULL DEFAULT 0,
+    tokens_out    INTEGER NOT NULL DEFAULT 0,
+    cost_usd      REAL NOT NULL DEFAULT 0,
+    cached        INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0
+, cancelled INTEGER NOT NULL DEFAULT 0) STRICT;
+
+CREATE INDEX runs_by_state ON runs(state);
+
+CREATE INDEX runs_by_created ON runs(created_ms);
+
+CREATE TABLE checkpoints (
+    run_id  TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT;
+
+CREATE TABLE nondeterminism (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    value  ANY NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT;
+
+CREATE TABLE steps (
+    run_id      TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    identity    TEXT NOT NULL,
+    occurrence  INTEGER NOT NULL,
+    turn        INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    input       TEXT,
+    output      TEXT,
+    tokens_in   INTEGER NOT NULL DEFAULT 0,
+    tokens_out  INTEGER NOT NULL DEFAULT 0,
+    cost_usd    REAL NOT NULL DEFAULT 0,
+    started_ms  INTEGER NOT NULL,
+    finished_ms INTEGER,
+    PRIMARY KEY (run_id, identity, occurrence, turn, idx)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE event_chunks (
+    run_id    TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    events    TEXT NOT NULL,
+    UNIQUE (run_id, first_seq)
+) STRICT;
+
+CREATE VIEW events (run_id, seq, time_ms, kind, payload) AS
+    SELECT c.run_id, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value -> 3
+      FROM event_chunks c, json_each(c.events) e;
+
+CREATE TABLE "calls" (
+    run_id      TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    call_seq    INTEGER NOT NULL,
+    identity    TEXT NOT NULL,
+    occurrence  INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    phase       TEXT,
+    model       TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status = 'running' OR status = 'succeeded' OR status = 'failed'),
+    result      TEXT,
+    error_code  TEXT,
+    error       TEXT,
+    tokens_in   INTEGER NOT NULL DEFAULT 0,
+    tokens_out  INTEGER NOT NULL DEFAULT 0,
+    cost_usd    REAL NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    started_ms  INTEGER,
+    finished_ms INTEGER
+) STRICT;
+
+CREATE INDEX calls_by_run ON calls(run_id);
+"#;
+
 /// Turns off SQLite's allocation statistics before its first use (it is a process-wide
 /// setting that only takes before initialization; later it is refused, harmlessly). With them
 /// on, every allocation SQLite makes takes a global mutex, about 6% of the writer thread in a
@@ -327,12 +435,25 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), JournalError> {
         if applied == MIGRATIONS.len() {
             return Ok(());
         }
+        if applied == 0 && is_empty(&tx).map_err(err)? {
+            tx.execute_batch(CURRENT).map_err(err)?;
+            tx.pragma_update(None, "user_version", MIGRATIONS.len())
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            tracing::debug!(path = %path.display(), version = MIGRATIONS.len(), "journal created");
+            return Ok(());
+        }
         tx.execute_batch(MIGRATIONS[applied]).map_err(err)?;
         tx.pragma_update(None, "user_version", version + 1)
             .map_err(err)?;
         tx.commit().map_err(err)?;
         tracing::debug!(path = %path.display(), version = version + 1, "journal migrated");
     }
+}
+
+/// Whether the database has no schema at all (a new file, not someone else's database).
+fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))
 }
 
 /// Fills in the pid of a live process running a run in this journal, when a lock error has

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 use std::path::Path;
+use std::sync::Arc;
 
 impl ToSql for NondetValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -384,7 +385,8 @@ impl RunCalls {
 }
 
 struct Known {
-    identity: Identity,
+    /// Shared with the call's records: noting a call copies nothing.
+    identity: Arc<str>,
     occurrence: u32,
     rowid: i64,
     succeeded: bool,
@@ -392,42 +394,8 @@ struct Known {
 
 impl Known {
     fn is(&self, identity: &str, occurrence: u32) -> bool {
-        self.occurrence == occurrence && self.identity.is(identity)
+        self.occurrence == occurrence && *self.identity == *identity
     }
-}
-
-/// A call's identity, kept without an allocation when it is a lowercase hex SHA-256, as every
-/// identity the engine makes is.
-enum Identity {
-    Sha256([u8; 32]),
-    Other(Box<str>),
-}
-
-impl Identity {
-    fn new(identity: &str) -> Identity {
-        match sha256(identity) {
-            Some(bytes) => Identity::Sha256(bytes),
-            None => Identity::Other(identity.into()),
-        }
-    }
-
-    fn is(&self, identity: &str) -> bool {
-        match self {
-            Identity::Sha256(bytes) => sha256(identity).is_some_and(|b| b == *bytes),
-            Identity::Other(s) => **s == *identity,
-        }
-    }
-}
-
-/// The bytes of a 64-digit lowercase hex string (uppercase would decode to the same bytes but
-/// is another identity).
-fn sha256(identity: &str) -> Option<[u8; 32]> {
-    let lowercase = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
-    let mut bytes = [0u8; 32];
-    (identity.len() == 64 && identity.as_bytes().iter().all(lowercase))
-        .then(|| hex::decode_to_slice(identity, &mut bytes).ok())
-        .flatten()
-        .map(|()| bytes)
 }
 
 impl CallRows {
@@ -485,7 +453,7 @@ impl CallRows {
                 None => calls.insert(
                     key,
                     Known {
-                        identity: Identity::new(identity),
+                        identity: identity.into(),
                         occurrence,
                         rowid,
                         succeeded,
@@ -500,7 +468,7 @@ impl CallRows {
     fn note(
         &mut self,
         run_id: &RunId,
-        identity: &str,
+        identity: &Arc<str>,
         occurrence: u32,
         rowid: i64,
         succeeded: bool,
@@ -514,7 +482,7 @@ impl CallRows {
             None => run.insert(
                 key,
                 Known {
-                    identity: Identity::new(identity),
+                    identity: identity.clone(),
                     occurrence,
                     rowid,
                     succeeded,
@@ -694,7 +662,7 @@ mod tests {
 
     fn known(identity: &str, occurrence: u32, rowid: i64) -> Known {
         Known {
-            identity: Identity::new(identity),
+            identity: identity.into(),
             occurrence,
             rowid,
             succeeded: false,
@@ -714,29 +682,7 @@ mod tests {
         assert_eq!(run.get_mut(7, &a, 1).map(|k| k.rowid), Some(3));
         assert!(run.get_mut(7, &b, 1).is_none());
         assert!(run.get_mut(8, &a, 0).is_none());
-    }
-
-    #[test]
-    fn identities_compare_exactly_whatever_their_form() {
-        let hash = "0f".repeat(32);
-        assert!(matches!(Identity::new(&hash), Identity::Sha256(_)));
-        assert!(Identity::new(&hash).is(&hash));
-        // The same bytes in uppercase are another identity.
-        assert!(!Identity::new(&hash).is(&hash.to_uppercase()));
-        assert!(matches!(
-            Identity::new(&hash.to_uppercase()),
-            Identity::Other(_)
-        ));
-        assert!(!Identity::new(&hash.to_uppercase()).is(&hash));
-        for other in [
-            "call-1",
-            "",
-            &"0f".repeat(33),
-            &format!("{}zz", "0f".repeat(31)),
-        ] {
-            assert!(matches!(Identity::new(other), Identity::Other(_)));
-            assert!(Identity::new(other).is(other));
-            assert!(!Identity::new(other).is(&hash));
-        }
+        // Identities compare exactly: the same digest in uppercase is another identity.
+        assert!(run.get_mut(7, &a.to_uppercase(), 0).is_none());
     }
 }

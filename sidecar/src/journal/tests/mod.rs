@@ -377,6 +377,66 @@ fn resumed_calls_restart_but_succeeded_results_stay() {
     assert_eq!(calls[0].call_seq, 1);
 }
 
+/// Every schema object as SQLite stores it, by name.
+fn schema_of(conn: &Connection) -> Vec<(String, String, String, Option<String>)> {
+    let mut st = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_new_journal_gets_the_migrated_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every migration, one after the other, as an odw that has seen each release has them.
+    let migrated = dir.path().join("migrated.db");
+    {
+        let conn = Connection::open(&migrated).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    drop(Journal::open(&migrated).unwrap());
+    // A journal created from nothing takes the current schema in one step.
+    let fresh = dir.path().join("fresh.db");
+    drop(Journal::open(&fresh).unwrap());
+    let (migrated, fresh) = (
+        Connection::open(&migrated).unwrap(),
+        Connection::open(&fresh).unwrap(),
+    );
+    let expected = schema_of(&migrated);
+    assert!(expected.len() > 10, "{expected:?}");
+    assert_eq!(schema_of(&fresh), expected);
+    for conn in [&migrated, &fresh] {
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    }
+}
+
+#[test]
+fn a_database_with_other_tables_is_migrated_not_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('kept');")
+        .unwrap();
+    let j = Journal::open(&path).unwrap();
+    j.create_run(&new_run("r-1", Owner::current())).unwrap();
+    drop(j);
+    let conn = Connection::open(&path).unwrap();
+    let note: String = conn
+        .query_row("SELECT text FROM notes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(note, "kept");
+    assert_eq!(user_version(&path), schema::MIGRATIONS.len() as i64);
+}
+
 #[test]
 fn a_v2_journal_learns_the_paused_state_and_keeps_its_rows() {
     let dir = tempfile::tempdir().unwrap();
