@@ -38,6 +38,10 @@ const MAX_BATCH: usize = 16_384;
 /// this long for their commit; an idle writer commits at once.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(3);
 
+/// The writer lingers only after a batch of at least this many writes (sustained load): a
+/// workflow that writes a little at a time, or the last writes of a run, never wait.
+const LINGER_LOAD: usize = 64;
+
 /// A batch this large is committed without waiting out [`LINGER`].
 const LINGER_OPS: usize = 4096;
 
@@ -112,10 +116,20 @@ struct QueueState {
     lingering: bool,
     /// A run is being created or claimed, or interrupted runs marked: commit without lingering.
     urgent: bool,
+    /// Writes (events included) in the last batch taken.
+    last_batch: usize,
     /// Every handle is gone: the writer commits what is queued and exits.
     closed: bool,
     /// The writer has exited (or panicked): nothing pushed would ever be written.
     stopped: bool,
+}
+
+impl QueueState {
+    /// Whether the writer, back from a commit, should hold the next batch open: the last
+    /// batch was large and writes are already waiting.
+    fn under_load(&self) -> bool {
+        self.last_batch >= LINGER_LOAD && (!self.ops.is_empty() || !self.events.is_empty())
+    }
 }
 
 impl Queue {
@@ -189,8 +203,8 @@ impl Queue {
 
     /// Waits for writes and takes all of them; `None` once closed and drained.
     ///
-    /// Under sustained load (writes were already queued when the writer came back from its
-    /// last commit) it holds the batch open for up to [`LINGER`] first, as PostgreSQL's
+    /// Under sustained load (the last batch held at least [`LINGER_LOAD`] writes, and more
+    /// were already queued when the writer came back from committing it) it holds the batch open for up to [`LINGER`] first, as PostgreSQL's
     /// `commit_delay` does: much of a commit's cost is fixed (the lock, the WAL frames of the
     /// same hot pages), so fewer, larger commits write far less. Flushes wait along: every
     /// agent's result is flushed, and one commit answers all of them. Creating or claiming a
@@ -206,7 +220,7 @@ impl Queue {
         wake_at: Option<Instant>,
     ) -> Option<()> {
         let mut s = self.lock();
-        let busy = !s.ops.is_empty() || !s.events.is_empty();
+        let busy = s.under_load();
         while s.ops.is_empty() && s.events.is_empty() {
             if s.closed {
                 return None;
@@ -243,6 +257,7 @@ impl Queue {
             s.lingering = false;
         }
         s.urgent = false;
+        s.last_batch = s.ops.len() + s.events.count;
         s.events.take(events);
         std::mem::swap(&mut s.ops, into);
         // Producers push under the lock: give them room for a batch like this one, so the
@@ -674,5 +689,39 @@ fn begin(conn: &Connection, path: &std::path::Path) -> Result<(), JournalError> 
                 tracing::warn!(path = %path.display(), "journal busy, still waiting: {err}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(run: &str) -> WriteOp {
+        WriteOp::Usage(RunId::from(run), Usage::default())
+    }
+
+    #[test]
+    fn only_a_writer_under_sustained_load_holds_a_batch_open() {
+        let queue = Queue::new();
+        let (mut batch, mut events) = (Vec::new(), Vec::new());
+        // A few writes at a time (a sequential workflow, the end of a run): never held.
+        for _ in 0..3 {
+            queue.push(usage("r"));
+        }
+        assert!(!queue.lock().under_load());
+        queue.take(&mut batch, &mut events, None).unwrap();
+        assert_eq!(batch.len(), 3);
+        queue.push(usage("r"));
+        assert!(!queue.lock().under_load(), "the last batch was small");
+        queue.take(&mut batch, &mut events, None).unwrap();
+        // A large batch, and writes already waiting when the writer comes back: held.
+        for _ in 0..LINGER_LOAD {
+            queue.push(usage("r"));
+        }
+        queue.take(&mut batch, &mut events, None).unwrap();
+        assert_eq!(batch.len(), LINGER_LOAD);
+        assert!(!queue.lock().under_load(), "nothing is waiting yet");
+        queue.push(usage("r"));
+        assert!(queue.lock().under_load());
     }
 }
