@@ -20,7 +20,7 @@ use super::writes::{
     write_usage,
 };
 use futures::channel::oneshot;
-use odw_protocol::{Budget, RunEvent, RunId, RunState, Usage};
+use odw_protocol::{Budget, EventKind, RunEvent, RunId, RunState, Usage};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,10 +37,6 @@ const MAX_BATCH: usize = 16_384;
 /// writer's CPU falls with each step. Only calls that finish under sustained load wait
 /// this long for their commit; an idle writer commits at once.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(3);
-
-/// The writer lingers only after a batch of at least this many writes (sustained load): a
-/// workflow that writes a little at a time, or the last writes of a run, never wait.
-const LINGER_LOAD: usize = 64;
 
 /// A batch this large is committed without waiting out [`LINGER`].
 const LINGER_OPS: usize = 4096;
@@ -114,22 +110,13 @@ struct QueueState {
     /// The writer is holding a batch open for more writes (see [`Queue::take`]); a push wakes
     /// it only with an urgent request or once the batch is full.
     lingering: bool,
-    /// A run is being created or claimed, or interrupted runs marked: commit without lingering.
+    /// A run is being created, claimed or ended, or interrupted runs marked: commit without
+    /// lingering.
     urgent: bool,
-    /// Writes (events included) in the last batch taken.
-    last_batch: usize,
     /// Every handle is gone: the writer commits what is queued and exits.
     closed: bool,
     /// The writer has exited (or panicked): nothing pushed would ever be written.
     stopped: bool,
-}
-
-impl QueueState {
-    /// Whether the writer, back from a commit, should hold the next batch open: the last
-    /// batch was large and writes are already waiting.
-    fn under_load(&self) -> bool {
-        self.last_batch >= LINGER_LOAD && (!self.ops.is_empty() || !self.events.is_empty())
-    }
 }
 
 impl Queue {
@@ -154,10 +141,12 @@ impl Queue {
                 drop(op);
                 return false;
             }
-            let request = !matches!(
-                op,
-                WriteOp::Write(_) | WriteOp::Usage(..) | WriteOp::Flush(_)
-            );
+            // A run's final state is its last write: nothing will join the batch for it.
+            let request = match &op {
+                WriteOp::Write(Write::SetState { state, .. }) => *state != RunState::Running,
+                WriteOp::Write(_) | WriteOp::Usage(..) | WriteOp::Flush(_) => false,
+                _ => true,
+            };
             s.urgent |= request;
             s.ops.push(op);
             let wake = std::mem::take(&mut s.waiting)
@@ -183,8 +172,11 @@ impl Queue {
                 return false;
             }
             s.events.push(event, item);
+            // A run's last event: nothing will join the batch for it.
+            let last = matches!(event.kind, EventKind::RunFinished { .. });
+            s.urgent |= last;
             std::mem::take(&mut s.waiting)
-                || (s.lingering && s.ops.len() + s.events.count >= LINGER_OPS && {
+                || (s.lingering && (last || s.ops.len() + s.events.count >= LINGER_OPS) && {
                     s.lingering = false;
                     true
                 })
@@ -203,12 +195,12 @@ impl Queue {
 
     /// Waits for writes and takes all of them; `None` once closed and drained.
     ///
-    /// Under sustained load (the last batch held at least [`LINGER_LOAD`] writes, and more
-    /// were already queued when the writer came back from committing it) it holds the batch open for up to [`LINGER`] first, as PostgreSQL's
+    /// Under sustained load (writes were already queued when the writer came back from its
+    /// last commit) it holds the batch open for up to [`LINGER`] first, as PostgreSQL's
     /// `commit_delay` does: much of a commit's cost is fixed (the lock, the WAL frames of the
     /// same hot pages), so fewer, larger commits write far less. Flushes wait along: every
-    /// agent's result is flushed, and one commit answers all of them. Creating or claiming a
-    /// run, a full batch or closing ends the wait at once; an idle writer never lingers, so a
+    /// agent's result is flushed, and one commit answers all of them. Creating, claiming or
+    /// ending a run, a full batch or closing ends the wait at once; an idle writer never lingers, so a
     /// lone flush is committed at once.
     ///
     /// With `wake_at` (a held call start falls due then), it returns an empty batch at that
@@ -220,7 +212,7 @@ impl Queue {
         wake_at: Option<Instant>,
     ) -> Option<()> {
         let mut s = self.lock();
-        let busy = s.under_load();
+        let busy = !s.ops.is_empty() || !s.events.is_empty();
         while s.ops.is_empty() && s.events.is_empty() {
             if s.closed {
                 return None;
@@ -257,7 +249,6 @@ impl Queue {
             s.lingering = false;
         }
         s.urgent = false;
-        s.last_batch = s.ops.len() + s.events.count;
         s.events.take(events);
         std::mem::swap(&mut s.ops, into);
         // Producers push under the lock: give them room for a batch like this one, so the
@@ -696,32 +687,49 @@ fn begin(conn: &Connection, path: &std::path::Path) -> Result<(), JournalError> 
 mod tests {
     use super::*;
 
-    fn usage(run: &str) -> WriteOp {
-        WriteOp::Usage(RunId::from(run), Usage::default())
+    fn set_state(state: RunState) -> WriteOp {
+        WriteOp::Write(Write::SetState {
+            run_id: RunId::from("r"),
+            state,
+            error: None,
+            result: None,
+            time_ms: 0,
+        })
     }
 
     #[test]
-    fn only_a_writer_under_sustained_load_holds_a_batch_open() {
+    fn a_runs_final_state_ends_the_wait_for_more_writes() {
         let queue = Queue::new();
         let (mut batch, mut events) = (Vec::new(), Vec::new());
-        // A few writes at a time (a sequential workflow, the end of a run): never held.
-        for _ in 0..3 {
-            queue.push(usage("r"));
-        }
-        assert!(!queue.lock().under_load());
+        // Writes that more may follow: a busy writer holds the batch open for them.
+        queue.push(WriteOp::Usage(RunId::from("r"), Usage::default()));
+        queue.push(set_state(RunState::Running));
+        assert!(!queue.lock().urgent);
+        // The run's end: nothing will join it, so it is committed at once.
+        queue.push(set_state(RunState::Succeeded));
+        assert!(queue.lock().urgent);
         queue.take(&mut batch, &mut events, None).unwrap();
         assert_eq!(batch.len(), 3);
-        queue.push(usage("r"));
-        assert!(!queue.lock().under_load(), "the last batch was small");
-        queue.take(&mut batch, &mut events, None).unwrap();
-        // A large batch, and writes already waiting when the writer comes back: held.
-        for _ in 0..LINGER_LOAD {
-            queue.push(usage("r"));
-        }
-        queue.take(&mut batch, &mut events, None).unwrap();
-        assert_eq!(batch.len(), LINGER_LOAD);
-        assert!(!queue.lock().under_load(), "nothing is waiting yet");
-        queue.push(usage("r"));
-        assert!(queue.lock().under_load());
+        assert!(!queue.lock().urgent);
+        // Its last event, which the run's final flush waits for, likewise.
+        let event = |seq, kind| RunEvent {
+            run_id: RunId::from("r"),
+            seq,
+            time_ms: 0,
+            kind,
+        };
+        let log = EventKind::Log {
+            level: "info".into(),
+            message: "m".into(),
+        };
+        queue.push_event(&event(1, log.clone()), b"[1,0,\"log\",{}]");
+        assert!(!queue.lock().urgent);
+        let finished = EventKind::RunFinished {
+            state: RunState::Succeeded,
+            error: None,
+            usage: Usage::default(),
+        };
+        queue.push_event(&event(2, finished), b"[2,0,\"runFinished\",{}]");
+        assert!(queue.lock().urgent);
     }
 }
