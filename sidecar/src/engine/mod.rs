@@ -139,24 +139,30 @@ impl Engine {
     /// runtime: runs are driven by tasks on it (the scripts themselves run on threads of their
     /// own).
     pub async fn open(opts: EngineOptions) -> Result<Self, JournalError> {
-        let journal = match opts.journal {
+        // The journal opens on its blocking thread while the scheduler's HTTP client (and its
+        // TLS roots) is built here: two independent milliseconds or so each, at every start.
+        let opening = opts.journal.map(|path| {
+            let at = path.clone();
+            (path, tokio::task::spawn_blocking(move || open_journal(&at)))
+        });
+        let scheduler = scheduler_for(opts.concurrency);
+        let journal = match opening {
             None => None,
-            Some(path) => Some(blocking(path.clone(), move || open_journal(&path)).await?),
+            Some((path, opening)) => Some(joined(path, opening).await?),
         };
-        Ok(Engine::with_journal(opts.concurrency, opts.env, journal))
+        Ok(Engine::with_parts(scheduler, opts.env, journal))
     }
 
     /// An engine that journals nothing (its runs cannot be resumed or listed later). Must be
     /// created inside a tokio runtime.
     pub fn unjournaled(concurrency: usize, env: Env) -> Self {
-        Engine::with_journal(concurrency, env, None)
+        Engine::with_parts(scheduler_for(concurrency), env, None)
     }
 
-    fn with_journal(concurrency: usize, env: Env, journal: Option<Journal>) -> Self {
+    fn with_parts(scheduler: Scheduler, env: Env, journal: Option<Journal>) -> Self {
         Engine {
             inner: Arc::new(Inner {
-                // The one place the global limit is bounded, whichever face asked for it.
-                scheduler: Scheduler::new(concurrency.clamp(1, 1024)),
+                scheduler,
                 runs: Mutex::new(HashMap::new()),
                 next_key: AtomicU64::new(1),
                 env,
@@ -491,6 +497,12 @@ impl Engine {
     }
 }
 
+/// The engine's scheduler: the one place the global limit is bounded, whichever face asked
+/// for it.
+fn scheduler_for(concurrency: usize) -> Scheduler {
+    Scheduler::new(concurrency.clamp(1, 1024))
+}
+
 /// Runs journal work on a blocking thread: SQLite and the writer's replies may block, and the
 /// runtime's threads must not. A panic there is the caller's; the work is only dropped unrun
 /// when the runtime shuts down, which reads as a stopped journal.
@@ -498,7 +510,15 @@ async fn blocking<T: Send + 'static>(
     path: PathBuf,
     f: impl FnOnce() -> Result<T, JournalError> + Send + 'static,
 ) -> Result<T, JournalError> {
-    match tokio::task::spawn_blocking(f).await {
+    joined(path, tokio::task::spawn_blocking(f)).await
+}
+
+/// Waits for journal work started with `spawn_blocking`, as [`blocking`] does.
+async fn joined<T>(
+    path: PathBuf,
+    work: tokio::task::JoinHandle<Result<T, JournalError>>,
+) -> Result<T, JournalError> {
+    match work.await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(JournalError::WriterStopped { path }),
