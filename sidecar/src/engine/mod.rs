@@ -145,7 +145,7 @@ impl Engine {
             let at = path.clone();
             (path, tokio::task::spawn_blocking(move || open_journal(&at)))
         });
-        let scheduler = scheduler_for(opts.concurrency);
+        let scheduler = Scheduler::new(opts.concurrency);
         let journal = match opening {
             None => None,
             Some((path, opening)) => Some(joined(path, opening).await?),
@@ -156,7 +156,7 @@ impl Engine {
     /// An engine that journals nothing (its runs cannot be resumed or listed later). Must be
     /// created inside a tokio runtime.
     pub fn unjournaled(concurrency: usize, env: Env) -> Self {
-        Engine::with_parts(scheduler_for(concurrency), env, None)
+        Engine::with_parts(Scheduler::new(concurrency), env, None)
     }
 
     fn with_parts(scheduler: Scheduler, env: Env, journal: Option<Journal>) -> Self {
@@ -495,12 +495,6 @@ impl Engine {
     pub fn max_in_flight(&self) -> usize {
         self.inner.scheduler.max_in_flight()
     }
-}
-
-/// The engine's scheduler: the one place the global limit is bounded, whichever face asked
-/// for it.
-fn scheduler_for(concurrency: usize) -> Scheduler {
-    Scheduler::new(concurrency.clamp(1, 1024))
 }
 
 /// Runs journal work on a blocking thread: SQLite and the writer's replies may block, and the

@@ -282,7 +282,7 @@ async fn with_model(
     let scheduler = match &req.scheduler {
         Some(s) => s,
         None => {
-            own = Scheduler::new((req.config.limits.concurrency as usize).clamp(1, 1024));
+            own = Scheduler::new(req.config.limits.concurrency as usize);
             &own
         }
     };

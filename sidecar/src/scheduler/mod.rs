@@ -114,11 +114,15 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler allowing `concurrency` requests in flight across all runs.
+    /// The most requests in flight any face may ask for.
+    pub const MAX_CONCURRENCY: usize = 1024;
+
+    /// A scheduler allowing `concurrency` requests in flight across all runs, bounded to
+    /// 1..=[`Self::MAX_CONCURRENCY`] here, the one place, whichever face asked for it.
     pub fn new(concurrency: usize) -> Self {
         Scheduler {
             client: providers::http_client(),
-            slots: Slots::new(concurrency),
+            slots: Slots::new(concurrency.clamp(1, Self::MAX_CONCURRENCY)),
         }
     }
 
